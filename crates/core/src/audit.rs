@@ -1,0 +1,143 @@
+//! The audit model: one typed event per operation, appended to an [`AuditLog`] and durable
+//! before the operation's result reaches the caller.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::error::CoreError;
+use crate::principal::{PrincipalKind, Role};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Authenticate,
+    KeyCreate,
+    KeyRotate,
+    KeyDisable,
+    KeyEnable,
+    Sign,
+    TokenCreate,
+    TokenRevoke,
+}
+
+impl Action {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Action::Authenticate => "authenticate",
+            Action::KeyCreate => "key_create",
+            Action::KeyRotate => "key_rotate",
+            Action::KeyDisable => "key_disable",
+            Action::KeyEnable => "key_enable",
+            Action::Sign => "sign",
+            Action::TokenCreate => "token_create",
+            Action::TokenRevoke => "token_revoke",
+        }
+    }
+}
+
+/// Who acted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    pub id: String,
+    pub name: String,
+    pub kind: PrincipalKind,
+    pub role: Option<Role>,
+}
+
+/// The key an operation used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRef {
+    pub name: String,
+    pub version: Option<u32>,
+    pub algorithm: Option<String>,
+}
+
+/// What was signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DigestRef {
+    pub algorithm: String,
+    pub value: String,
+}
+
+/// Why and for what a signature was asked for, as the client stated it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignContext {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact_kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildInfo>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline_id: Option<String>,
+}
+
+/// How it ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum Outcome {
+    Allowed,
+    Denied { code: String, reason: String },
+    Failed { code: String, reason: String },
+}
+
+/// One audit event. Field order is the serialization order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    pub action: Action,
+    pub actor: Actor,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyRef>,
+    /// The token an administrative operation concerned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digest: Option<DigestRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<SignContext>,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_addr: Option<String>,
+    pub node: String,
+}
+
+/// A stored event and its position in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub index: u64,
+    pub event: AuditEvent,
+}
+
+/// Which records to list.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub after_index: Option<u64>,
+    pub key: Option<String>,
+    pub actor_id: Option<String>,
+    pub action: Option<Action>,
+    pub limit: u32,
+}
+
+/// The append-only audit log.
+#[async_trait]
+pub trait AuditLog: Send + Sync {
+    /// Appends events in order and returns their indices. When this returns `Ok`, the events
+    /// are durable (synced to stable storage).
+    async fn append(&self, events: Vec<AuditEvent>) -> Result<Vec<u64>, CoreError>;
+
+    /// Lists records in index order.
+    async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, CoreError>;
+}

@@ -1,0 +1,26 @@
+//! Signet's domain: algorithms and digests, keys and their versions, principals, the audit model,
+//! the pure authorization facade, every plug-in trait (key backends, stores, the audit log, the
+//! clock, randomness) and the one signing pipeline ([`service::SigningService`]).
+//!
+//! This crate must not depend on any other workspace crate, nor on any I/O crate (no database,
+//! network, or crypto library): implementations plug in through the traits defined here, and only
+//! the server wires them together.
+
+pub mod algorithm;
+pub mod audit;
+pub mod backend;
+pub mod clock;
+pub mod error;
+pub mod key;
+pub mod policy;
+pub mod principal;
+pub mod random;
+pub mod secret;
+pub mod service;
+pub mod store;
+pub mod token;
+
+pub use algorithm::{Algorithm, Digest, DigestAlgorithm};
+pub use clock::{Clock, SystemClock};
+pub use error::{CoreError, ErrorCode};
+pub use random::Random;

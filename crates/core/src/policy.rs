@@ -1,0 +1,126 @@
+//! Authorization: a pure function from (principal, operation) to a decision.
+//!
+//! Only this module can make an [`Authorized`] value, and the signing pipeline only signs an
+//! `Authorized<_>` request: a code path that skips the decision does not compile. The identity
+//! and policy issue puts a Cedar policy set behind this same facade; the rules below are the
+//! built-in role model until then. Deny by default.
+
+use crate::key::Key;
+use crate::principal::{Principal, PrincipalKind, Role};
+
+/// What a principal wants to do.
+#[derive(Debug, Clone, Copy)]
+pub enum Operation<'a> {
+    ReadKeys,
+    AdministerKeys,
+    Sign { key: &'a Key },
+    AdministerTokens,
+    ReadAudit,
+}
+
+impl Operation<'_> {
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Operation::ReadKeys => "read keys",
+            Operation::AdministerKeys => "administer keys",
+            Operation::Sign { .. } => "sign",
+            Operation::AdministerTokens => "administer tokens",
+            Operation::ReadAudit => "read the audit log",
+        }
+    }
+}
+
+/// A request the policy allowed. It can only be made by [`authorize`].
+#[derive(Debug)]
+pub struct Authorized<T>(T);
+
+impl<T> Authorized<T> {
+    pub fn get(&self) -> &T {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+/// Why a request was denied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    pub reasons: Vec<String>,
+}
+
+impl Denial {
+    pub fn message(&self) -> String {
+        self.reasons.join("; ")
+    }
+}
+
+/// Decides whether `principal` may perform `op`; on allow, wraps `request` as authorized.
+pub fn authorize<T>(principal: &Principal, op: Operation<'_>, request: T) -> Result<Authorized<T>, Denial> {
+    match decide(principal, &op) {
+        None => Ok(Authorized(request)),
+        Some(reason) => Err(Denial {
+            reasons: vec![reason],
+        }),
+    }
+}
+
+/// `None` means allowed; `Some(reason)` denied.
+fn decide(principal: &Principal, op: &Operation<'_>) -> Option<String> {
+    // INVARIANT: deny by default — anonymous callers and callers without a role get nothing.
+    if principal.kind == PrincipalKind::Anonymous {
+        return Some("authentication required".into());
+    }
+    let Some(role) = principal.role else {
+        return Some(format!("principal `{}` has no role", principal.name));
+    };
+    let allowed = match (role, op) {
+        (Role::Admin, _) => true,
+        (Role::Signer, Operation::ReadKeys | Operation::Sign { .. }) => true,
+        (Role::Signer, _) => false,
+    };
+    if allowed {
+        None
+    } else {
+        Some(format!(
+            "role `{}` may not {}; ask an admin",
+            role.as_str(),
+            op.name()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: Option<Role>, kind: PrincipalKind) -> Principal {
+        Principal {
+            id: "p".into(),
+            name: "p".into(),
+            kind,
+            role,
+        }
+    }
+
+    #[test]
+    fn role_matrix() {
+        let ops = [
+            (Operation::ReadKeys, true),
+            (Operation::AdministerKeys, false),
+            (Operation::AdministerTokens, false),
+            (Operation::ReadAudit, false),
+        ];
+        let admin = principal(Some(Role::Admin), PrincipalKind::ServiceAccount);
+        let signer = principal(Some(Role::Signer), PrincipalKind::ServiceAccount);
+        let roleless = principal(None, PrincipalKind::ServiceAccount);
+        let anon = Principal::anonymous();
+        for (op, signer_may) in ops {
+            assert!(authorize(&admin, op, ()).is_ok());
+            assert_eq!(authorize(&signer, op, ()).is_ok(), signer_may, "{}", op.name());
+            assert!(authorize(&roleless, op, ()).is_err());
+            assert!(authorize(&anon, op, ()).is_err());
+        }
+    }
+}

@@ -1,0 +1,744 @@
+//! The signing service: the one pipeline every operation goes through.
+//!
+//! For a signature: load the key → gates (state, digest algorithm) → policy → sign → append the
+//! audit entries durably → only then return. Administrative operations follow the same shape.
+//! Denied and failed requests are audited too.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use time::OffsetDateTime;
+
+use crate::algorithm::{Algorithm, Digest};
+use crate::audit::{Action, Actor, AuditEvent, AuditLog, DigestRef, KeyRef, Outcome, SignContext};
+use crate::backend::{KeyBackend, KeySpec, SigningKey};
+use crate::clock::Clock;
+use crate::error::{CoreError, ErrorCode};
+use crate::key::{Key, KeyName, KeyState, KeyVersion};
+use crate::policy::{self, Authorized, Operation};
+use crate::principal::{Principal, PrincipalKind, Role};
+use crate::random::{self, Random};
+use crate::secret::SecretString;
+use crate::store::{KeyStore, TokenStore};
+use crate::token::{self, TokenRecord};
+
+/// Most digests one batch request may carry.
+pub const MAX_BATCH: usize = 1000;
+
+const MAX_TEXT: usize = 1024;
+
+/// Where a request came from, for the audit log.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub client_addr: Option<String>,
+}
+
+/// One digest to sign, with what it is the digest of.
+#[derive(Debug, Clone)]
+pub struct SignItem {
+    pub digest: Digest,
+    pub artifact_name: Option<String>,
+    pub artifact_kind: Option<String>,
+}
+
+/// Digests to sign with one key, with the shared reason and build information.
+#[derive(Debug, Clone)]
+pub struct SignBatch {
+    pub key: String,
+    pub items: Vec<SignItem>,
+    pub reason: Option<String>,
+    pub build: Option<crate::audit::BuildInfo>,
+}
+
+/// A signature made, and where its audit entry is.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    pub key: String,
+    pub key_version: u32,
+    pub algorithm: Algorithm,
+    pub digest: Digest,
+    pub signature: Vec<u8>,
+    pub public_key_fingerprint: String,
+    pub signed_at: OffsetDateTime,
+    pub audit_index: u64,
+}
+
+/// A token as listed (never its secret or hash).
+#[derive(Debug, Clone)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: OffsetDateTime,
+    pub expires_at: Option<OffsetDateTime>,
+    pub revoked_at: Option<OffsetDateTime>,
+    pub created_by: String,
+}
+
+impl From<&TokenRecord> for TokenInfo {
+    fn from(t: &TokenRecord) -> Self {
+        TokenInfo {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            role: t.role,
+            created_at: t.created_at,
+            expires_at: t.expires_at,
+            revoked_at: t.revoked_at,
+            created_by: t.created_by.clone(),
+        }
+    }
+}
+
+/// The plug-ins the service is built from.
+pub struct Deps {
+    pub keys: Arc<dyn KeyStore>,
+    pub tokens: Arc<dyn TokenStore>,
+    pub audit: Arc<dyn AuditLog>,
+    /// The backend new keys are generated in.
+    pub backend: Arc<dyn KeyBackend>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    /// This node's name, recorded in every audit event.
+    pub node: String,
+}
+
+type CacheKey = (String, u32);
+
+pub struct SigningService {
+    deps: Deps,
+    opened: RwLock<HashMap<CacheKey, Arc<dyn SigningKey>>>,
+}
+
+impl SigningService {
+    pub fn new(deps: Deps) -> Self {
+        SigningService {
+            deps,
+            opened: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn clock(&self) -> &dyn Clock {
+        self.deps.clock.as_ref()
+    }
+
+    /// Whether the key backend can sign.
+    pub fn backend_health(&self) -> Result<(), CoreError> {
+        self.deps.backend.health()
+    }
+
+    // ---- authentication -------------------------------------------------------------------
+
+    /// Authenticates a bearer token. Failures are audited (never with the secret) and all look
+    /// alike to the caller.
+    pub async fn authenticate(
+        &self,
+        presented: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<Principal, CoreError> {
+        let now = self.deps.clock.now();
+        let (token_id, verdict) = match token::parse(presented.expose()) {
+            None => (None, Err("malformed token")),
+            Some((id, secret)) => {
+                let verdict = match self.deps.tokens.get_token(id).await? {
+                    None => Err("unknown token"),
+                    Some(rec) if !token::hashes_equal(&token::hash_secret(secret), &rec.secret_hash) => {
+                        Err("wrong secret")
+                    }
+                    Some(rec) if rec.revoked_at.is_some() => Err("revoked token"),
+                    Some(rec) if !rec.is_usable(now) => Err("expired token"),
+                    Some(rec) => Ok(Principal {
+                        id: rec.id.clone(),
+                        name: rec.name.clone(),
+                        kind: PrincipalKind::ServiceAccount,
+                        role: Some(rec.role),
+                    }),
+                };
+                (Some(id.to_owned()), verdict)
+            }
+        };
+        match verdict {
+            Ok(p) => Ok(p),
+            Err(why) => {
+                let mut event = self.event(&Principal::anonymous(), Action::Authenticate, meta);
+                event.token_id = token_id;
+                event.outcome = Outcome::Denied {
+                    code: ErrorCode::Unauthenticated.as_str().into(),
+                    reason: why.into(),
+                };
+                self.record(vec![event]).await?;
+                Err(unauthenticated())
+            }
+        }
+    }
+
+    // ---- keys -----------------------------------------------------------------------------
+
+    pub async fn list_keys(&self, who: &Principal) -> Result<Vec<Key>, CoreError> {
+        self.allow(who, Operation::ReadKeys)?;
+        self.deps.keys.list_keys().await
+    }
+
+    pub async fn get_key(&self, who: &Principal, name: &str) -> Result<Key, CoreError> {
+        self.allow(who, Operation::ReadKeys)?;
+        self.load_key(name).await
+    }
+
+    pub async fn create_key(
+        &self,
+        who: &Principal,
+        name: &str,
+        algorithm: &str,
+        meta: &RequestMeta,
+    ) -> Result<Key, CoreError> {
+        let key_ref = KeyRef {
+            name: name.to_owned(),
+            version: Some(1),
+            algorithm: Some(algorithm.to_owned()),
+        };
+        let result = async {
+            let name = KeyName::parse(name)?;
+            let algorithm: Algorithm = algorithm.parse()?;
+            self.authorize_audited(who, Operation::AdministerKeys)?;
+            if self.deps.keys.get_key(name.as_str()).await?.is_some() {
+                return Err(key_exists(name.as_str()));
+            }
+            let id = random::id(self.deps.random.as_ref())?;
+            let spec = KeySpec {
+                key_id: id.clone(),
+                version: 1,
+                algorithm,
+            };
+            let generated = self.deps.backend.generate(&spec).await?;
+            let now = self.deps.clock.now();
+            let key = Key {
+                id,
+                name,
+                algorithm,
+                backend: self.deps.backend.id().to_owned(),
+                state: KeyState::Active,
+                created_at: now,
+                current_version: 1,
+                versions: vec![KeyVersion {
+                    version: 1,
+                    public_key_der: generated.public_key_der,
+                    handle: generated.handle,
+                    created_at: now,
+                }],
+            };
+            self.deps.keys.create_key(&key).await?;
+            Ok(key)
+        }
+        .await;
+        self.audit_admin(who, Action::KeyCreate, Some(key_ref), None, meta, &result)
+            .await?;
+        result
+    }
+
+    /// Makes a new version the signing version; earlier versions keep verifying.
+    pub async fn rotate_key(
+        &self,
+        who: &Principal,
+        name: &str,
+        meta: &RequestMeta,
+    ) -> Result<Key, CoreError> {
+        let mut key_ref = KeyRef {
+            name: name.to_owned(),
+            version: None,
+            algorithm: None,
+        };
+        let result = async {
+            self.authorize_audited(who, Operation::AdministerKeys)?;
+            let key = self.load_key(name).await?;
+            let version = key.current_version + 1;
+            key_ref.version = Some(version);
+            key_ref.algorithm = Some(key.algorithm.as_str().to_owned());
+            let spec = KeySpec {
+                key_id: key.id.clone(),
+                version,
+                algorithm: key.algorithm,
+            };
+            let generated = self.deps.backend.generate(&spec).await?;
+            let kv = KeyVersion {
+                version,
+                public_key_der: generated.public_key_der,
+                handle: generated.handle,
+                created_at: self.deps.clock.now(),
+            };
+            self.deps
+                .keys
+                .add_version(&key.id, key.current_version, &kv)
+                .await?;
+            self.load_key(name).await
+        }
+        .await;
+        self.audit_admin(who, Action::KeyRotate, Some(key_ref), None, meta, &result)
+            .await?;
+        result
+    }
+
+    pub async fn set_key_state(
+        &self,
+        who: &Principal,
+        name: &str,
+        state: KeyState,
+        meta: &RequestMeta,
+    ) -> Result<Key, CoreError> {
+        let action = match state {
+            KeyState::Active => Action::KeyEnable,
+            KeyState::Disabled => Action::KeyDisable,
+        };
+        let key_ref = KeyRef {
+            name: name.to_owned(),
+            version: None,
+            algorithm: None,
+        };
+        let result = async {
+            self.authorize_audited(who, Operation::AdministerKeys)?;
+            let key = self.load_key(name).await?;
+            if key.state != state {
+                self.deps.keys.set_state(&key.id, state).await?;
+            }
+            self.load_key(name).await
+        }
+        .await;
+        self.audit_admin(who, action, Some(key_ref), None, meta, &result)
+            .await?;
+        result
+    }
+
+    // ---- signing --------------------------------------------------------------------------
+
+    /// Signs every digest of `batch` with the key's current version.
+    ///
+    /// All or nothing: either every digest is signed and every signature's audit entry is
+    /// durable, or none is returned.
+    pub async fn sign(
+        &self,
+        who: &Principal,
+        batch: SignBatch,
+        meta: &RequestMeta,
+    ) -> Result<Vec<Signature>, CoreError> {
+        let context_of = |item: &SignItem| SignContext {
+            artifact_name: item.artifact_name.clone(),
+            artifact_kind: item.artifact_kind.clone(),
+            reason: batch.reason.clone(),
+            build: batch.build.clone(),
+        };
+        let mut key_ref = KeyRef {
+            name: batch.key.clone(),
+            version: None,
+            algorithm: None,
+        };
+
+        let prepared = async {
+            validate_batch(&batch)?;
+            let key = self.load_key(&batch.key).await?;
+            key_ref.version = Some(key.current_version);
+            key_ref.algorithm = Some(key.algorithm.as_str().to_owned());
+            // Gates before policy: a disabled key or a digest the key does not take is refused
+            // whoever asks.
+            if key.state != KeyState::Active {
+                return Err(CoreError::new(
+                    ErrorCode::KeyDisabled,
+                    format!(
+                        "key `{}` is disabled; an admin can enable it with `signet key enable {}`",
+                        key.name, key.name
+                    ),
+                ));
+            }
+            for item in &batch.items {
+                let d = item.digest.algorithm();
+                if !key.algorithm.accepts(d) {
+                    return Err(CoreError::new(
+                        ErrorCode::DigestAlgorithmNotAllowed,
+                        format!(
+                            "key `{}` ({}) does not sign `{d}` digests; use {}",
+                            key.name,
+                            key.algorithm,
+                            key.algorithm
+                                .allowed_digests()
+                                .iter()
+                                .map(|a| a.as_str())
+                                .collect::<Vec<_>>()
+                                .join(" or ")
+                        ),
+                    ));
+                }
+            }
+            let authorized = policy::authorize(who, Operation::Sign { key: &key }, ())
+                .map_err(|d| denied(&d))?;
+            Ok((key.clone(), authorized))
+        }
+        .await;
+
+        let (key, authorized) = match prepared {
+            Ok(ok) => ok,
+            Err(e) => {
+                let events = batch
+                    .items
+                    .iter()
+                    .take(MAX_BATCH)
+                    .map(|item| {
+                        let mut ev = self.event(who, Action::Sign, meta);
+                        ev.key = Some(key_ref.clone());
+                        ev.digest = Some(digest_ref(&item.digest));
+                        ev.context = Some(context_of(item));
+                        ev.outcome = outcome_of(&e);
+                        ev
+                    })
+                    .collect::<Vec<_>>();
+                let events = if events.is_empty() {
+                    let mut ev = self.event(who, Action::Sign, meta);
+                    ev.key = Some(key_ref.clone());
+                    ev.outcome = outcome_of(&e);
+                    vec![ev]
+                } else {
+                    events
+                };
+                self.record(events).await?;
+                return Err(e);
+            }
+        };
+
+        let signatures = self.sign_authorized(&key, authorized, &batch.items)?;
+
+        let events = batch
+            .items
+            .iter()
+            .map(|item| {
+                let mut ev = self.event(who, Action::Sign, meta);
+                ev.key = Some(key_ref.clone());
+                ev.digest = Some(digest_ref(&item.digest));
+                ev.context = Some(context_of(item));
+                ev
+            })
+            .collect::<Vec<_>>();
+        let signed_at = events.first().map(|e| e.time).unwrap_or_else(|| self.deps.clock.now());
+        // INVARIANT: no signature leaves before its audit entry is durable. `record` returns
+        // only after the log has synced; on error the signatures are dropped here.
+        let indices = self.record(events).await?;
+
+        let fingerprint = key
+            .current()
+            .map(|v| v.fingerprint())
+            .unwrap_or_default();
+        Ok(batch
+            .items
+            .into_iter()
+            .zip(signatures)
+            .zip(indices)
+            .map(|((item, signature), audit_index)| Signature {
+                key: key.name.as_str().to_owned(),
+                key_version: key.current_version,
+                algorithm: key.algorithm,
+                digest: item.digest,
+                signature,
+                public_key_fingerprint: fingerprint.clone(),
+                signed_at,
+                audit_index,
+            })
+            .collect())
+    }
+
+    /// The only place a backend is asked to sign, and only with an authorized request.
+    fn sign_authorized(
+        &self,
+        key: &Key,
+        _authorized: Authorized<()>,
+        items: &[SignItem],
+    ) -> Result<Vec<Vec<u8>>, CoreError> {
+        let signer = self.open(key)?;
+        items
+            .iter()
+            .map(|item| signer.sign_digest(&item.digest))
+            .collect()
+    }
+
+    /// The opened signing key of the key's current version, cached after the first use.
+    fn open(&self, key: &Key) -> Result<Arc<dyn SigningKey>, CoreError> {
+        let cache_key = (key.id.clone(), key.current_version);
+        if let Ok(map) = self.opened.read()
+            && let Some(k) = map.get(&cache_key)
+        {
+            return Ok(Arc::clone(k));
+        }
+        let version = key.current().ok_or_else(|| {
+            CoreError::new(
+                ErrorCode::Internal,
+                format!("key `{}` has no version {}", key.name, key.current_version),
+            )
+        })?;
+        let spec = KeySpec {
+            key_id: key.id.clone(),
+            version: version.version,
+            algorithm: key.algorithm,
+        };
+        let opened: Arc<dyn SigningKey> = Arc::from(self.deps.backend.open(&spec, &version.handle)?);
+        if let Ok(mut map) = self.opened.write() {
+            map.insert(cache_key, Arc::clone(&opened));
+        }
+        Ok(opened)
+    }
+
+    // ---- tokens ---------------------------------------------------------------------------
+
+    /// Creates an API token; the returned secret is shown once and never stored.
+    pub async fn create_token(
+        &self,
+        who: &Principal,
+        name: &str,
+        role: &str,
+        expires_at: Option<OffsetDateTime>,
+        meta: &RequestMeta,
+    ) -> Result<(TokenInfo, SecretString), CoreError> {
+        let mut token_id = None;
+        let result = async {
+            let name = KeyName::parse(name)?;
+            let role = Role::parse(role).ok_or_else(|| {
+                CoreError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("unknown role `{}`; use `signer` or `admin`", truncate(role)),
+                )
+            })?;
+            let now = self.deps.clock.now();
+            if expires_at.is_some_and(|e| e <= now) {
+                return Err(CoreError::new(
+                    ErrorCode::InvalidRequest,
+                    "expiry is in the past; give a time in the future",
+                ));
+            }
+            self.authorize_audited(who, Operation::AdministerTokens)?;
+            let minted = token::mint(self.deps.random.as_ref())?;
+            token_id = Some(minted.id.clone());
+            let record = TokenRecord {
+                id: minted.id,
+                name: name.as_str().to_owned(),
+                role,
+                secret_hash: minted.secret_hash,
+                created_at: now,
+                expires_at,
+                revoked_at: None,
+                created_by: who.id.clone(),
+            };
+            self.deps.tokens.create_token(&record).await?;
+            Ok((TokenInfo::from(&record), minted.secret))
+        }
+        .await;
+        self.audit_admin(who, Action::TokenCreate, None, token_id, meta, &result)
+            .await?;
+        result
+    }
+
+    pub async fn list_tokens(&self, who: &Principal) -> Result<Vec<TokenInfo>, CoreError> {
+        self.allow(who, Operation::AdministerTokens)?;
+        Ok(self
+            .deps
+            .tokens
+            .list_tokens()
+            .await?
+            .iter()
+            .map(TokenInfo::from)
+            .collect())
+    }
+
+    pub async fn revoke_token(
+        &self,
+        who: &Principal,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let result = async {
+            self.authorize_audited(who, Operation::AdministerTokens)?;
+            let now = self.deps.clock.now();
+            if self.deps.tokens.revoke_token(id, now).await? {
+                Ok(())
+            } else {
+                Err(CoreError::new(
+                    ErrorCode::TokenNotFound,
+                    format!(
+                        "token `{}` not found; `signet token list` shows token ids",
+                        truncate(id)
+                    ),
+                ))
+            }
+        }
+        .await;
+        self.audit_admin(who, Action::TokenRevoke, None, Some(truncate(id)), meta, &result)
+            .await?;
+        result
+    }
+
+    /// Makes the first admin token when a data directory is initialized (audited as `init`).
+    pub async fn bootstrap_admin_token(&self) -> Result<(TokenInfo, SecretString), CoreError> {
+        let init = Principal {
+            id: "init".into(),
+            name: "signetd init".into(),
+            kind: PrincipalKind::ServiceAccount,
+            role: Some(Role::Admin),
+        };
+        self.create_token(&init, "admin", "admin", None, &RequestMeta::default())
+            .await
+    }
+
+    // ---- audit ----------------------------------------------------------------------------
+
+    pub async fn audit_query(
+        &self,
+        who: &Principal,
+        query: &crate::audit::AuditQuery,
+    ) -> Result<Vec<crate::audit::AuditRecord>, CoreError> {
+        self.allow(who, Operation::ReadAudit)?;
+        self.deps.audit.query(query).await
+    }
+
+    // ---- helpers --------------------------------------------------------------------------
+
+    async fn load_key(&self, name: &str) -> Result<Key, CoreError> {
+        self.deps
+            .keys
+            .get_key(name)
+            .await?
+            .ok_or_else(|| CoreError::key_not_found(&truncate(name)))
+    }
+
+    /// A policy check for read-only operations (not audited: reads change nothing).
+    fn allow(&self, who: &Principal, op: Operation<'_>) -> Result<(), CoreError> {
+        policy::authorize(who, op, ()).map(|_| ()).map_err(|d| denied(&d))
+    }
+
+    /// A policy check whose denial the caller's audit event records.
+    fn authorize_audited(&self, who: &Principal, op: Operation<'_>) -> Result<(), CoreError> {
+        self.allow(who, op)
+    }
+
+    fn event(&self, who: &Principal, action: Action, meta: &RequestMeta) -> AuditEvent {
+        AuditEvent {
+            time: self.deps.clock.now(),
+            action,
+            actor: Actor {
+                id: who.id.clone(),
+                name: who.name.clone(),
+                kind: who.kind,
+                role: who.role,
+            },
+            key: None,
+            token_id: None,
+            digest: None,
+            context: None,
+            outcome: Outcome::Allowed,
+            client_addr: meta.client_addr.clone(),
+            node: self.deps.node.clone(),
+        }
+    }
+
+    async fn audit_admin<T>(
+        &self,
+        who: &Principal,
+        action: Action,
+        key: Option<KeyRef>,
+        token_id: Option<String>,
+        meta: &RequestMeta,
+        result: &Result<T, CoreError>,
+    ) -> Result<(), CoreError> {
+        let mut ev = self.event(who, action, meta);
+        ev.key = key;
+        ev.token_id = token_id;
+        if let Err(e) = result {
+            ev.outcome = outcome_of(e);
+        }
+        self.record(vec![ev]).await.map(|_| ())
+    }
+
+    async fn record(&self, events: Vec<AuditEvent>) -> Result<Vec<u64>, CoreError> {
+        self.deps.audit.append(events).await
+    }
+}
+
+fn validate_batch(batch: &SignBatch) -> Result<(), CoreError> {
+    if batch.items.is_empty() {
+        return Err(CoreError::new(
+            ErrorCode::InvalidRequest,
+            "no digests to sign; send at least one",
+        ));
+    }
+    if batch.items.len() > MAX_BATCH {
+        return Err(CoreError::new(
+            ErrorCode::BatchTooLarge,
+            format!(
+                "batch of `{}` digests is over the limit of {MAX_BATCH}; split it",
+                batch.items.len()
+            ),
+        ));
+    }
+    let mut texts: Vec<(&str, Option<&str>)> = vec![("reason", batch.reason.as_deref())];
+    if let Some(b) = &batch.build {
+        texts.push(("build.repository", b.repository.as_deref()));
+        texts.push(("build.commit", b.commit.as_deref()));
+        texts.push(("build.pipeline_id", b.pipeline_id.as_deref()));
+    }
+    for item in &batch.items {
+        texts.push(("artifact_name", item.artifact_name.as_deref()));
+        texts.push(("artifact_kind", item.artifact_kind.as_deref()));
+    }
+    for (field, value) in texts {
+        if let Some(v) = value {
+            if v.len() > MAX_TEXT {
+                return Err(CoreError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("`{field}` is {} bytes; the limit is {MAX_TEXT}", v.len()),
+                ));
+            }
+            if v.chars().any(char::is_control) {
+                return Err(CoreError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("`{field}` contains control characters; send printable text"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn digest_ref(d: &Digest) -> DigestRef {
+    DigestRef {
+        algorithm: d.algorithm().as_str().to_owned(),
+        value: d.to_hex(),
+    }
+}
+
+fn outcome_of(e: &CoreError) -> Outcome {
+    let code = e.code.as_str().to_owned();
+    if e.is_client_error() {
+        Outcome::Denied {
+            code,
+            reason: e.message.clone(),
+        }
+    } else {
+        Outcome::Failed {
+            code,
+            reason: e.message.clone(),
+        }
+    }
+}
+
+fn denied(d: &policy::Denial) -> CoreError {
+    CoreError::new(ErrorCode::PolicyDenied, format!("denied: {}", d.message()))
+}
+
+fn unauthenticated() -> CoreError {
+    CoreError::new(
+        ErrorCode::Unauthenticated,
+        "missing or invalid API token; send `Authorization: Bearer <token>` (see `signet login`)",
+    )
+}
+
+fn key_exists(name: &str) -> CoreError {
+    CoreError::new(
+        ErrorCode::KeyExists,
+        format!("key `{name}` already exists; pick another name or `signet key rotate {name}`"),
+    )
+}
+
+fn truncate(s: &str) -> String {
+    crate::algorithm::truncate(s, 80)
+}

@@ -1,0 +1,26 @@
+//! Signet's artifact formats: pure code that builds, reads and verifies what Signet emits, with
+//! no network and no key custody. Runs on clients (the CLI verifies offline with it) and on the
+//! server alike.
+//!
+//! - [`raw`]: a raw signature over a digest, verified against an SPKI public key.
+//! - [`bundle`]: the `.signet.json` bundle written next to a signed file.
+//! - [`pem`]: SubjectPublicKeyInfo in PEM (RFC 7468 §13).
+//!
+//! Depends on `signet-core` only.
+
+pub mod bundle;
+pub mod pem;
+pub mod raw;
+
+/// Errors of format handling. Messages follow the project style.
+#[derive(Debug, thiserror::Error)]
+pub enum FormatError {
+    #[error("invalid PEM: {0}; expect a `-----BEGIN PUBLIC KEY-----` block")]
+    Pem(String),
+    #[error("public key does not parse as a `{0}` key; check that the key and algorithm match")]
+    PublicKey(&'static str),
+    #[error("signature does not verify for key `{key}` over {digest}")]
+    BadSignature { key: String, digest: String },
+    #[error("invalid bundle: {0}")]
+    Bundle(String),
+}

@@ -1,0 +1,136 @@
+//! Raw signatures over a digest, as `signet sign` writes to `FILE.sig`.
+//!
+//! What is verified, per algorithm (see `docs/signatures.md`):
+//! - ECDSA (FIPS 186-5 §6.4.2): the DER `Ecdsa-Sig-Value` over the digest as the message hash;
+//!   `openssl dgst -sha256 -verify pub.pem -signature FILE.sig FILE` agrees.
+//! - RSA PKCS#1 v1.5 / PSS (RFC 8017 §8.2.2, §8.1.2; PSS salt = hash length, MGF1 with the same
+//!   hash): the digest as the message hash; `openssl dgst` agrees (with `-sigopt
+//!   rsa_padding_mode:pss` for PSS).
+//! - Ed25519 (RFC 8032 §5.1.7): the digest *bytes* are the signed message; `openssl pkeyutl
+//!   -verify -rawin -in FILE.digest` agrees, where `FILE.digest` is the binary digest.
+
+use aws_lc_rs::digest;
+use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
+use signet_core::{Algorithm, Digest, DigestAlgorithm};
+
+use crate::FormatError;
+
+fn verification_alg(a: Algorithm, d: DigestAlgorithm) -> &'static dyn VerificationAlgorithm {
+    use DigestAlgorithm::{Sha256, Sha384, Sha512};
+    let pss = matches!(a, Algorithm::Rsa3072Pss | Algorithm::Rsa4096Pss);
+    match (a, d) {
+        (Algorithm::Ed25519, _) => &signature::ED25519,
+        (Algorithm::EcdsaP256, _) => &signature::ECDSA_P256_SHA256_ASN1,
+        (Algorithm::EcdsaP384, _) => &signature::ECDSA_P384_SHA384_ASN1,
+        (_, Sha256) if pss => &signature::RSA_PSS_2048_8192_SHA256,
+        (_, Sha384) if pss => &signature::RSA_PSS_2048_8192_SHA384,
+        (_, Sha512) if pss => &signature::RSA_PSS_2048_8192_SHA512,
+        (_, Sha256) => &signature::RSA_PKCS1_2048_8192_SHA256,
+        (_, Sha384) => &signature::RSA_PKCS1_2048_8192_SHA384,
+        (_, Sha512) => &signature::RSA_PKCS1_2048_8192_SHA512,
+    }
+}
+
+/// Expected modulus size in bytes for RSA algorithms.
+fn rsa_modulus_len(a: Algorithm) -> Option<usize> {
+    match a {
+        Algorithm::Rsa3072Pss | Algorithm::Rsa3072Pkcs1 => Some(384),
+        Algorithm::Rsa4096Pss | Algorithm::Rsa4096Pkcs1 => Some(512),
+        _ => None,
+    }
+}
+
+/// Verifies `sig` over `digest` with the SPKI DER public key of a key of `algorithm`.
+pub fn verify(
+    algorithm: Algorithm,
+    spki_der: &[u8],
+    digest: &Digest,
+    sig: &[u8],
+) -> Result<(), FormatError> {
+    let bad = || FormatError::BadSignature {
+        key: algorithm.as_str().to_owned(),
+        digest: format!("{digest:?}"),
+    };
+    if !algorithm.accepts(digest.algorithm()) {
+        return Err(bad());
+    }
+    let key = ParsedPublicKey::new(verification_alg(algorithm, digest.algorithm()), spki_der)
+        .map_err(|_| FormatError::PublicKey(algorithm.as_str()))?;
+    if let Some(n) = rsa_modulus_len(algorithm)
+        && sig.len() != n
+    {
+        return Err(bad());
+    }
+    match algorithm {
+        Algorithm::Ed25519 => key.verify_sig(digest.as_bytes(), sig).map_err(|_| bad()),
+        _ => {
+            let alg = match digest.algorithm() {
+                DigestAlgorithm::Sha256 => &digest::SHA256,
+                DigestAlgorithm::Sha384 => &digest::SHA384,
+                DigestAlgorithm::Sha512 => &digest::SHA512,
+            };
+            let d = digest::Digest::import_less_safe(digest.as_bytes(), alg).map_err(|_| bad())?;
+            key.verify_digest_sig(&d, sig).map_err(|_| bad())
+        }
+    }
+}
+
+/// Hashes a reader with `algorithm`, calling `progress` with the bytes read so far.
+pub fn hash_reader<R: std::io::Read>(
+    algorithm: DigestAlgorithm,
+    mut reader: R,
+    mut progress: impl FnMut(u64),
+) -> std::io::Result<Digest> {
+    let alg = match algorithm {
+        DigestAlgorithm::Sha256 => &digest::SHA256,
+        DigestAlgorithm::Sha384 => &digest::SHA384,
+        DigestAlgorithm::Sha512 => &digest::SHA512,
+    };
+    let mut ctx = digest::Context::new(alg);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(chunk) = buf.get(..n) {
+            ctx.update(chunk);
+        }
+        total += n as u64;
+        progress(total);
+    }
+    Digest::new(algorithm, ctx.finish().as_ref().to_vec())
+        .map_err(|e| std::io::Error::other(e.message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_known_vector() -> std::io::Result<()> {
+        // FIPS 180-4 example "abc".
+        let d = hash_reader(DigestAlgorithm::Sha256, &b"abc"[..], |_| {})?;
+        assert_eq!(
+            d.to_hex(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let d = hash_reader(DigestAlgorithm::Sha384, &b""[..], |_| {})?;
+        assert!(d.to_hex().starts_with("38b060a751ac9638"));
+        Ok(())
+    }
+
+    #[test]
+    fn garbage_key_is_rejected() -> Result<(), signet_core::CoreError> {
+        let d = Digest::new(DigestAlgorithm::Sha256, vec![1; 32])?;
+        for a in Algorithm::ALL {
+            let dd = Digest::new(a.default_digest(), vec![1; a.default_digest().len()])?;
+            assert!(verify(a, b"not a key", &dd, b"sig").is_err());
+        }
+        assert!(verify(Algorithm::EcdsaP384, b"x", &d, b"sig").is_err());
+        Ok(())
+    }
+}

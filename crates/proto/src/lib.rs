@@ -1,0 +1,224 @@
+//! The wire types of Signet's REST API (`/api/v1`): request and response bodies, the RFC 9457
+//! problem document with its stable error codes, and their OpenAPI schemas.
+//!
+//! Shared by the server and every client. Depends on no other workspace crate, so clients can
+//! use it without pulling in server code.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use utoipa::ToSchema;
+
+/// `Content-Type` of error responses (RFC 9457 §3).
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// An error response (RFC 9457). `code` is stable and machine-readable; `detail` says what was
+/// wrong and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `urn:signet:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// Stable error code, e.g. `key_not_found`, `digest_length_mismatch`, `policy_denied`.
+    pub code: String,
+}
+
+/// Context recorded with every signature.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BuildInfo {
+    pub repository: Option<String>,
+    pub commit: Option<String>,
+    pub pipeline_id: Option<String>,
+}
+
+/// `POST /api/v1/sign`: sign one digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignRequest {
+    /// Key name; the key's current version signs.
+    pub key: String,
+    /// `sha256` (default), `sha384` or `sha512`.
+    #[serde(default)]
+    pub digest_algorithm: Option<String>,
+    /// The artifact's digest, hex.
+    pub digest: String,
+    #[serde(default)]
+    pub artifact_name: Option<String>,
+    /// Free-form kind, e.g. `file`, `container`, `package`.
+    #[serde(default)]
+    pub artifact_kind: Option<String>,
+    /// Why this is signed (recorded in the audit log).
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub build: Option<BuildInfo>,
+}
+
+/// One digest of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    pub digest: String,
+    #[serde(default)]
+    pub artifact_name: Option<String>,
+    #[serde(default)]
+    pub artifact_kind: Option<String>,
+}
+
+/// `POST /api/v1/sign/batch`: many digests, one key, one round trip (at most 1000).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSignRequest {
+    pub key: String,
+    #[serde(default)]
+    pub digest_algorithm: Option<String>,
+    pub items: Vec<BatchItem>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub build: Option<BuildInfo>,
+}
+
+/// A signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SignResponse {
+    pub key: String,
+    pub key_version: u32,
+    pub algorithm: String,
+    pub digest_algorithm: String,
+    /// Hex.
+    pub digest: String,
+    /// Base64 of the raw signature (DER for ECDSA).
+    pub signature: String,
+    pub public_key_fingerprint: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub signed_at: OffsetDateTime,
+    /// Index of this signature's entry in the audit log.
+    pub audit_index: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BatchSignResponse {
+    /// In the order of the request's items.
+    pub signatures: Vec<SignResponse>,
+}
+
+/// `POST /api/v1/keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyRequest {
+    pub name: String,
+    /// `ed25519`, `ecdsa-p256`, `ecdsa-p384`, `rsa-3072-pss`, `rsa-3072-pkcs1`, `rsa-4096-pss`,
+    /// `rsa-4096-pkcs1`.
+    pub algorithm: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyVersionInfo {
+    pub version: u32,
+    /// SubjectPublicKeyInfo, PEM.
+    pub public_key_pem: String,
+    /// `sha256:` + hex SHA-256 of the SPKI DER.
+    pub fingerprint: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyInfo {
+    pub name: String,
+    pub algorithm: String,
+    /// `active` or `disabled`.
+    pub state: String,
+    pub backend: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    pub current_version: u32,
+    /// Digest algorithms this key signs.
+    pub digest_algorithms: Vec<String>,
+    pub default_digest_algorithm: String,
+    /// Oldest first.
+    pub versions: Vec<KeyVersionInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct KeyList {
+    pub keys: Vec<KeyInfo>,
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// Service account name.
+    pub name: String,
+    /// `signer` (default) or `admin`.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Expiry time (RFC 3339); no expiry if absent.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenInfo {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<OffsetDateTime>,
+    pub created_by: String,
+}
+
+/// The one response that contains a token's secret. Shown once; the server keeps only a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CreatedToken {
+    pub token: String,
+    pub info: TokenInfo,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// One audit record as served by `GET /api/v1/audit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditRecord {
+    pub index: u64,
+    /// The event (see `docs/audit.md` for its fields).
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct AuditList {
+    pub records: Vec<AuditRecord>,
+}
+
+/// `GET /api/v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Status {
+    pub version: String,
+    pub node: String,
+    /// Key backend new keys are generated in.
+    pub key_backend: String,
+    /// `dev-key-file` while the KEK is a local file.
+    pub kek_source: String,
+    pub warnings: Vec<String>,
+}

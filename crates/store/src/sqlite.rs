@@ -1,0 +1,410 @@
+//! The SQLite store. WAL journal with `synchronous=FULL`: a committed transaction has been
+//! fsync'd, which the audit log's durability promise relies on.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use signet_core::audit::{AuditEvent, AuditLog, AuditQuery, AuditRecord};
+use signet_core::key::{Key, KeyHandle, KeyName, KeyState, KeyVersion};
+use signet_core::principal::Role;
+use signet_core::store::{KeyStore, TokenStore};
+use signet_core::token::TokenRecord;
+use signet_core::{Algorithm, CoreError, ErrorCode};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+use time::OffsetDateTime;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+
+/// The SQLite implementation of every store trait.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// One audit writer at a time: indices are dense and assigned in order.
+    audit_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+fn db_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> CoreError {
+    move |e| CoreError::internal(context, e)
+}
+
+fn nanos(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+fn from_nanos(n: i64) -> Result<OffsetDateTime, CoreError> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
+        .map_err(|e| CoreError::internal("stored time out of range", e))
+}
+
+fn corrupt(what: &str) -> CoreError {
+    CoreError::new(ErrorCode::Internal, format!("stored {what} is not valid"))
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self, CoreError> {
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await
+            .map_err(db_err("opening the SQLite database"))?;
+        let store = SqliteStore {
+            pool,
+            audit_writer: Default::default(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), CoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("creating the migrations table"))?;
+        for (version, sql) in MIGRATIONS {
+            let done: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                    .bind(version)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(db_err("reading migrations"))?;
+            if done.is_some() {
+                continue;
+            }
+            let mut tx = self.pool.begin().await.map_err(db_err("starting a migration"))?;
+            sqlx::raw_sql(*sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("applying a migration"))?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+                .bind(version)
+                .bind(nanos(OffsetDateTime::now_utc()))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("recording a migration"))?;
+            tx.commit().await.map_err(db_err("committing a migration"))?;
+            tracing::info!(version, "applied database migration");
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers.
+    pub async fn health(&self) -> Result<(), CoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(db_err("database health check"))
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn versions(&self, key_id: &str) -> Result<Vec<KeyVersion>, CoreError> {
+        let rows = sqlx::query(
+            "SELECT version, public_key, handle, created_at FROM key_versions WHERE key_id = ? ORDER BY version",
+        )
+        .bind(key_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("reading key versions"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(KeyVersion {
+                    version: u32::try_from(r.try_get::<i64, _>("version").map_err(db_err("version"))?)
+                        .map_err(|_| corrupt("key version"))?,
+                    public_key_der: r.try_get("public_key").map_err(db_err("public key"))?,
+                    handle: KeyHandle(r.try_get("handle").map_err(db_err("handle"))?),
+                    created_at: from_nanos(r.try_get("created_at").map_err(db_err("created_at"))?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn key_from_row(&self, r: &SqliteRow) -> Result<Key, CoreError> {
+        let id: String = r.try_get("id").map_err(db_err("key id"))?;
+        let name: String = r.try_get("name").map_err(db_err("key name"))?;
+        let algorithm: String = r.try_get("algorithm").map_err(db_err("algorithm"))?;
+        let state: String = r.try_get("state").map_err(db_err("state"))?;
+        let versions = self.versions(&id).await?;
+        Ok(Key {
+            name: KeyName::parse(&name).map_err(|_| corrupt("key name"))?,
+            algorithm: Algorithm::from_str(&algorithm).map_err(|_| corrupt("algorithm"))?,
+            backend: r.try_get("backend").map_err(db_err("backend"))?,
+            state: KeyState::parse(&state).ok_or_else(|| corrupt("key state"))?,
+            created_at: from_nanos(r.try_get("created_at").map_err(db_err("created_at"))?)?,
+            current_version: u32::try_from(
+                r.try_get::<i64, _>("current_version").map_err(db_err("current_version"))?,
+            )
+            .map_err(|_| corrupt("current version"))?,
+            versions,
+            id,
+        })
+    }
+}
+
+async fn insert_version(
+    tx: &mut Transaction<'_, Sqlite>,
+    key_id: &str,
+    v: &KeyVersion,
+) -> Result<(), CoreError> {
+    sqlx::query(
+        "INSERT INTO key_versions (key_id, version, public_key, handle, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(key_id)
+    .bind(i64::from(v.version))
+    .bind(&v.public_key_der)
+    .bind(&v.handle.0)
+    .bind(nanos(v.created_at))
+    .execute(&mut **tx)
+    .await
+    .map_err(db_err("storing a key version"))?;
+    Ok(())
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn create_key(&self, key: &Key) -> Result<(), CoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err("starting a transaction"))?;
+        let inserted = sqlx::query(
+            "INSERT INTO keys (id, name, algorithm, backend, state, created_at, current_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&key.id)
+        .bind(key.name.as_str())
+        .bind(key.algorithm.as_str())
+        .bind(&key.backend)
+        .bind(key.state.as_str())
+        .bind(nanos(key.created_at))
+        .bind(i64::from(key.current_version))
+        .execute(&mut *tx)
+        .await;
+        if let Err(e) = inserted {
+            if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+                return Err(CoreError::new(
+                    ErrorCode::KeyExists,
+                    format!("key `{}` already exists; pick another name", key.name),
+                ));
+            }
+            return Err(CoreError::internal("storing a key", e));
+        }
+        for v in &key.versions {
+            insert_version(&mut tx, &key.id, v).await?;
+        }
+        tx.commit().await.map_err(db_err("committing a key"))
+    }
+
+    async fn get_key(&self, name: &str) -> Result<Option<Key>, CoreError> {
+        let row = sqlx::query("SELECT * FROM keys WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a key"))?;
+        match row {
+            Some(r) => Ok(Some(self.key_from_row(&r).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list_keys(&self) -> Result<Vec<Key>, CoreError> {
+        let rows = sqlx::query("SELECT * FROM keys ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("listing keys"))?;
+        let mut keys = Vec::with_capacity(rows.len());
+        for r in &rows {
+            keys.push(self.key_from_row(r).await?);
+        }
+        Ok(keys)
+    }
+
+    async fn add_version(
+        &self,
+        key_id: &str,
+        expected_current: u32,
+        version: &KeyVersion,
+    ) -> Result<(), CoreError> {
+        let mut tx = self.pool.begin().await.map_err(db_err("starting a transaction"))?;
+        let updated = sqlx::query(
+            "UPDATE keys SET current_version = ? WHERE id = ? AND current_version = ?",
+        )
+        .bind(i64::from(version.version))
+        .bind(key_id)
+        .bind(i64::from(expected_current))
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("rotating a key"))?;
+        if updated.rows_affected() != 1 {
+            return Err(CoreError::new(
+                ErrorCode::InvalidRequest,
+                "the key was rotated concurrently; retry",
+            ));
+        }
+        insert_version(&mut tx, key_id, version).await?;
+        tx.commit().await.map_err(db_err("committing a rotation"))
+    }
+
+    async fn set_state(&self, key_id: &str, state: KeyState) -> Result<(), CoreError> {
+        sqlx::query("UPDATE keys SET state = ? WHERE id = ?")
+            .bind(state.as_str())
+            .bind(key_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("changing a key's state"))?;
+        Ok(())
+    }
+}
+
+fn token_from_row(r: &SqliteRow) -> Result<TokenRecord, CoreError> {
+    let role: String = r.try_get("role").map_err(db_err("role"))?;
+    let opt_time = |col: &'static str| -> Result<Option<OffsetDateTime>, CoreError> {
+        r.try_get::<Option<i64>, _>(col)
+            .map_err(db_err("token time"))?
+            .map(from_nanos)
+            .transpose()
+    };
+    Ok(TokenRecord {
+        id: r.try_get("id").map_err(db_err("token id"))?,
+        name: r.try_get("name").map_err(db_err("token name"))?,
+        role: Role::parse(&role).ok_or_else(|| corrupt("token role"))?,
+        secret_hash: r.try_get("secret_hash").map_err(db_err("token hash"))?,
+        created_at: from_nanos(r.try_get("created_at").map_err(db_err("created_at"))?)?,
+        expires_at: opt_time("expires_at")?,
+        revoked_at: opt_time("revoked_at")?,
+        created_by: r.try_get("created_by").map_err(db_err("created_by"))?,
+    })
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn create_token(&self, t: &TokenRecord) -> Result<(), CoreError> {
+        sqlx::query(
+            "INSERT INTO tokens (id, name, role, secret_hash, created_at, expires_at, revoked_at, created_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(t.role.as_str())
+        .bind(&t.secret_hash)
+        .bind(nanos(t.created_at))
+        .bind(t.expires_at.map(nanos))
+        .bind(t.revoked_at.map(nanos))
+        .bind(&t.created_by)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err("storing a token"))?;
+        Ok(())
+    }
+
+    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>, CoreError> {
+        sqlx::query("SELECT * FROM tokens WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err("reading a token"))?
+            .as_ref()
+            .map(token_from_row)
+            .transpose()
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<TokenRecord>, CoreError> {
+        sqlx::query("SELECT * FROM tokens ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err("listing tokens"))?
+            .iter()
+            .map(token_from_row)
+            .collect()
+    }
+
+    async fn revoke_token(&self, id: &str, at: OffsetDateTime) -> Result<bool, CoreError> {
+        let exists = sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+            .bind(nanos(at))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err("revoking a token"))?;
+        Ok(exists.rows_affected() == 1)
+    }
+}
+
+#[async_trait]
+impl AuditLog for SqliteStore {
+    async fn append(&self, events: Vec<AuditEvent>) -> Result<Vec<u64>, CoreError> {
+        let _writer = self.audit_writer.lock().await;
+        let mut tx = self.pool.begin().await.map_err(db_err("starting an audit append"))?;
+        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_log")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err("reading the audit log size"))?;
+        let mut indices = Vec::with_capacity(events.len());
+        for (offset, ev) in events.iter().enumerate() {
+            let idx = next + i64::try_from(offset).map_err(|_| corrupt("audit batch"))?;
+            let entry = serde_json::to_string(ev)
+                .map_err(|e| CoreError::internal("encoding an audit event", e))?;
+            sqlx::query(
+                "INSERT INTO audit_log (idx, time, action, actor_id, key_name, entry) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(idx)
+            .bind(nanos(ev.time))
+            .bind(ev.action.as_str())
+            .bind(&ev.actor.id)
+            .bind(ev.key.as_ref().map(|k| k.name.as_str()))
+            .bind(entry)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("appending an audit event"))?;
+            indices.push(u64::try_from(idx).map_err(|_| corrupt("audit index"))?);
+        }
+        // INVARIANT: with WAL and synchronous=FULL, commit returns after the fsync.
+        tx.commit().await.map_err(db_err("committing audit events"))?;
+        Ok(indices)
+    }
+
+    async fn query(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, CoreError> {
+        let after = q.after_index.map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
+        let limit = i64::from(q.limit.clamp(1, 10_000));
+        let rows = sqlx::query(
+            "SELECT idx, entry FROM audit_log WHERE idx > ?
+               AND (? IS NULL OR key_name = ?)
+               AND (? IS NULL OR actor_id = ?)
+               AND (? IS NULL OR action = ?)
+             ORDER BY idx LIMIT ?",
+        )
+        .bind(after)
+        .bind(q.key.as_deref())
+        .bind(q.key.as_deref())
+        .bind(q.actor_id.as_deref())
+        .bind(q.actor_id.as_deref())
+        .bind(q.action.map(|a| a.as_str()))
+        .bind(q.action.map(|a| a.as_str()))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err("querying the audit log"))?;
+        rows.iter()
+            .map(|r| {
+                let idx: i64 = r.try_get("idx").map_err(db_err("audit index"))?;
+                let entry: String = r.try_get("entry").map_err(db_err("audit entry"))?;
+                Ok(AuditRecord {
+                    index: u64::try_from(idx).map_err(|_| corrupt("audit index"))?,
+                    event: serde_json::from_str(&entry).map_err(|_| corrupt("audit entry"))?,
+                })
+            })
+            .collect()
+    }
+}
