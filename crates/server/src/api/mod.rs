@@ -1,0 +1,39 @@
+//! HTTP handlers: extract → call the service → map. Nothing else.
+
+pub mod audit;
+pub mod auth;
+pub mod convert;
+pub mod keys;
+pub mod openapi;
+pub mod sign;
+pub mod system;
+pub mod tokens;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+
+use crate::error::ApiError;
+
+/// JSON body extractor whose rejections are problem documents (400, 413, 415).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}
+
+impl<T: serde::Serialize> axum::response::IntoResponse for ApiJson<T> {
+    fn into_response(self) -> axum::response::Response {
+        Json(self.0).into_response()
+    }
+}

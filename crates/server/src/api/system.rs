@@ -1,0 +1,48 @@
+//! Public system endpoints: health, readiness, metrics, status and the OpenAPI document.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use signet_proto::Status;
+use utoipa::OpenApi;
+
+use super::ApiJson;
+use super::openapi::ApiDoc;
+use crate::app::App;
+use crate::error::ApiError;
+
+/// Liveness: the process answers.
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Readiness: the database and the key backend work.
+pub async fn readyz(State(app): State<App>) -> Result<&'static str, ApiError> {
+    app.store.health().await?;
+    app.service.backend_health()?;
+    Ok("ready\n")
+}
+
+/// Prometheus text exposition.
+pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    match app.metrics.encode() {
+        Ok(body) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Server version, node and custody mode (with warnings such as dev mode).
+#[utoipa::path(get, path = "/api/v1/status", tag = "system", responses((status = 200, body = Status)))]
+pub async fn status(State(app): State<App>) -> ApiJson<Status> {
+    ApiJson((*app.status).clone())
+}
+
+/// This document.
+pub async fn openapi() -> impl IntoResponse {
+    ApiJson(ApiDoc::openapi())
+}

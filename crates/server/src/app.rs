@@ -1,0 +1,51 @@
+//! The application state and the router.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use signet_core::service::SigningService;
+use signet_proto::Status;
+use signet_store::SqliteStore;
+
+use crate::api;
+use crate::error::ApiError;
+use crate::metrics::{self, Metrics};
+
+/// Everything a handler can reach.
+#[derive(Clone)]
+pub struct App {
+    pub service: Arc<SigningService>,
+    pub store: SqliteStore,
+    pub metrics: Arc<Metrics>,
+    pub status: Arc<Status>,
+}
+
+/// Builds the router with every route, the body limit and the metrics layer.
+pub fn router(app: App, max_body_bytes: usize) -> Router {
+    let metrics = Arc::clone(&app.metrics);
+    let v1 = Router::new()
+        .route("/keys", post(api::keys::create).get(api::keys::list))
+        .route("/keys/{name}", get(api::keys::show))
+        .route("/keys/{name}/rotate", post(api::keys::rotate))
+        .route("/keys/{name}/disable", post(api::keys::disable))
+        .route("/keys/{name}/enable", post(api::keys::enable))
+        .route("/sign", post(api::sign::sign))
+        .route("/sign/batch", post(api::sign::sign_batch))
+        .route("/tokens", post(api::tokens::create).get(api::tokens::list))
+        .route("/tokens/{id}/revoke", post(api::tokens::revoke))
+        .route("/audit", get(api::audit::list))
+        .route("/status", get(api::system::status))
+        .route("/openapi.json", get(api::system::openapi));
+    Router::new()
+        .nest("/api/v1", v1)
+        .route("/healthz", get(api::system::healthz))
+        .route("/readyz", get(api::system::readyz))
+        .route("/metrics", get(api::system::metrics))
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(metrics, metrics::track))
+        .with_state(app)
+}

@@ -1,0 +1,109 @@
+//! `signetd init`: a new data directory with config, database, dev KEK, TLS certificate and the
+//! first admin token.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+use signet_keys::Kek;
+
+use crate::config::{CONFIG_FILE, Config};
+use crate::serve::{DEV_MODE_WARNING, anyhow_core, build_app, in_dir};
+
+/// What `init` reports (`--json` prints exactly this).
+#[derive(Debug, Serialize)]
+pub struct InitOutput {
+    pub url: String,
+    /// Shown once; only its hash is stored.
+    pub admin_token: String,
+    pub ca_cert: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+/// Writes `bytes` to a new file readable only by its owner.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot create `{}`", path.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    Ok(())
+}
+
+pub async fn init(data_dir: &Path, listen: SocketAddr, node: String) -> Result<InitOutput> {
+    if data_dir.join(CONFIG_FILE).exists() {
+        bail!(
+            "`{}` is already initialized; serve it with `signetd serve --data-dir {}` or pick another directory",
+            data_dir.display(),
+            data_dir.display()
+        );
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create `{}`", data_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let data_dir = data_dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve `{}`", data_dir.display()))?;
+    let cfg = Config::new(listen, node);
+
+    let kek = Kek::generate_bytes().map_err(anyhow_core)?;
+    write_private(&in_dir(&data_dir, &cfg.keys.dev_kek_file), kek.as_ref())?;
+    tracing::warn!(
+        file = %in_dir(&data_dir, &cfg.keys.dev_kek_file).display(),
+        "{DEV_MODE_WARNING}"
+    );
+
+    // A self-signed certificate for the loopback names; clients trust exactly this
+    // certificate (`SIGNET_CA`). No CA key is kept, so nothing here can mint other certificates.
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let ip = listen.ip();
+    if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
+        names.push(ip.to_string());
+    }
+    let certified = rcgen::generate_simple_self_signed(names)
+        .context("cannot generate the TLS certificate")?;
+    let cert_path = in_dir(&data_dir, &cfg.server.tls_cert);
+    if let Some(parent) = cert_path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&cert_path, certified.cert.pem())?;
+    write_private(
+        &in_dir(&data_dir, &cfg.server.tls_key),
+        certified.signing_key.serialize_pem().as_bytes(),
+    )?;
+
+    std::fs::write(data_dir.join(CONFIG_FILE), cfg.to_toml()?)?;
+
+    let app = build_app(&data_dir, &cfg).await?;
+    let (_info, secret) = app
+        .service
+        .bootstrap_admin_token()
+        .await
+        .map_err(anyhow_core)?;
+    app.store.close().await;
+
+    let host = if ip.is_unspecified() || ip.is_loopback() {
+        "127.0.0.1".to_owned()
+    } else {
+        ip.to_string()
+    };
+    Ok(InitOutput {
+        url: format!("https://{host}:{}", listen.port()),
+        admin_token: secret.expose().to_owned(),
+        ca_cert: cert_path,
+        data_dir,
+    })
+}

@@ -1,0 +1,166 @@
+//! Wiring and serving: builds the service from the config and serves HTTPS until SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
+use signet_core::service::{Deps, SigningService};
+use signet_core::{CoreError, SystemClock};
+use signet_keys::{Kek, SoftwareBackend, SystemRandom};
+use signet_proto::Status;
+use signet_store::SqliteStore;
+use zeroize::Zeroizing;
+
+use crate::app::{self, App};
+use crate::config::Config;
+use crate::metrics::Metrics;
+
+pub const DEV_MODE_WARNING: &str = "dev mode: the key-encryption key is a local file; anyone who can read it and the database can unseal every software key — do not use for production keys";
+
+/// Resolves a config path relative to the data directory.
+pub fn in_dir(data_dir: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() { p.to_path_buf() } else { data_dir.join(p) }
+}
+
+/// Reads the dev KEK file, refusing one that others can read.
+pub fn load_dev_kek(path: &Path) -> Result<Kek> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("cannot read the key-encryption key `{}`", path.display()))?
+            .permissions()
+            .mode();
+        // INVARIANT: the dev KEK file must be private to its owner.
+        if mode & 0o077 != 0 {
+            bail!(
+                "key-encryption key `{}` has mode {:o}; restrict it with `chmod 600 {}`",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            );
+        }
+    }
+    let bytes = Zeroizing::new(
+        std::fs::read(path)
+            .with_context(|| format!("cannot read the key-encryption key `{}`", path.display()))?,
+    );
+    Kek::from_bytes(&bytes).map_err(anyhow_core)
+}
+
+pub fn anyhow_core(e: CoreError) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+/// Opens the store and builds the app state.
+pub async fn build_app(data_dir: &Path, cfg: &Config) -> Result<App> {
+    let kek = load_dev_kek(&in_dir(data_dir, &cfg.keys.dev_kek_file))?;
+    tracing::warn!("{DEV_MODE_WARNING}");
+    let store = SqliteStore::open(&in_dir(data_dir, &cfg.store.sqlite))
+        .await
+        .map_err(anyhow_core)
+        .context("cannot open the database")?;
+    let backend = Arc::new(SoftwareBackend::new(kek));
+    let shared = Arc::new(store.clone());
+    let service = SigningService::new(Deps {
+        keys: shared.clone(),
+        tokens: shared.clone(),
+        audit: shared,
+        backend,
+        clock: Arc::new(SystemClock),
+        random: Arc::new(SystemRandom),
+        node: cfg.server.node.clone(),
+    });
+    Ok(App {
+        service: Arc::new(service),
+        store,
+        metrics: Arc::new(Metrics::new()),
+        status: Arc::new(Status {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            node: cfg.server.node.clone(),
+            key_backend: SoftwareBackend::ID.to_owned(),
+            kek_source: "dev-key-file".to_owned(),
+            warnings: vec![DEV_MODE_WARNING.to_owned()],
+        }),
+    })
+}
+
+/// Serves until a shutdown signal, then drains in-flight requests (up to 10 s).
+pub async fn serve(data_dir: &Path, listen: Option<SocketAddr>, insecure_http: bool) -> Result<()> {
+    let mut cfg = Config::load(data_dir)?;
+    if let Some(l) = listen {
+        cfg.server.listen = l;
+    }
+    let addr = cfg.server.listen;
+    // INVARIANT: plain HTTP carries bearer tokens in clear, so only ever on loopback.
+    if insecure_http && !addr.ip().is_loopback() {
+        bail!("plain HTTP is only allowed on a loopback address, not `{addr}`; drop --insecure-http to serve HTTPS");
+    }
+    let app = build_app(data_dir, &cfg).await?;
+    let store = app.store.clone();
+    let router = app::router(app, cfg.server.max_body_bytes)
+        .into_make_service_with_connect_info::<SocketAddr>();
+
+    let handle: Handle<SocketAddr> = Handle::new();
+    tokio::spawn(shutdown_on_signal(handle.clone()));
+    let announce = {
+        let handle = handle.clone();
+        let scheme = if insecure_http { "http" } else { "https" };
+        async move {
+            if let Some(bound) = handle.listening().await {
+                tracing::info!(%bound, "listening");
+                println!("signetd listening on {scheme}://{bound}");
+            }
+        }
+    };
+    tokio::spawn(announce);
+
+    if insecure_http {
+        tracing::warn!("serving plain HTTP on loopback; use HTTPS for anything but local testing");
+        axum_server::bind(addr)
+            .handle(handle)
+            .serve(router)
+            .await
+            .with_context(|| format!("cannot serve on `{addr}`"))?;
+    } else {
+        let tls = RustlsConfig::from_pem_file(
+            in_dir(data_dir, &cfg.server.tls_cert),
+            in_dir(data_dir, &cfg.server.tls_key),
+        )
+        .await
+        .context("cannot load the TLS certificate and key")?;
+        axum_server::bind_rustls(addr, tls)
+            .handle(handle)
+            .serve(router)
+            .await
+            .with_context(|| format!("cannot serve on `{addr}`"))?;
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_on_signal(handle: Handle<SocketAddr>) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    handle.graceful_shutdown(Some(Duration::from_secs(10)));
+}
