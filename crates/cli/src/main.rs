@@ -1,1 +1,332 @@
-fn main() {}
+//! `signet`: the Signet command-line client. Hashes artifacts locally (only digests cross the
+//! network), writes signatures and bundles, verifies them offline, and administers keys and
+//! tokens.
+//!
+//! Exit status: 0 success, 1 failure (including a signature that does not verify), 2 usage error.
+
+mod bench;
+mod config;
+mod keys;
+mod sign;
+mod verify;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use signet_client::AuditParams;
+use signet_proto::CreateTokenRequest;
+use zeroize::Zeroizing;
+
+use crate::config::Overrides;
+
+#[derive(Parser)]
+#[command(name = "signet", version, about = "Signet code-signing client")]
+struct Cli {
+    /// Server URL (default: SIGNET_URL, then the `signet login` config).
+    #[arg(long, global = true)]
+    url: Option<String>,
+    /// CA certificate to trust for the server (default: SIGNET_CA, then the login config).
+    #[arg(long, global = true)]
+    ca: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Store the server URL, CA and API token in the user's config (mode 0600).
+    Login(LoginArgs),
+    /// Show the server's version and custody mode.
+    Status,
+    /// Manage keys.
+    #[command(subcommand)]
+    Key(keys::KeyCommand),
+    /// Sign files (hashed locally) or a digest.
+    Sign(sign::SignArgs),
+    /// Verify a file's signature, offline with --public-key or fetching the key with --key.
+    Verify(verify::VerifyArgs),
+    /// Manage API tokens for service accounts.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Read the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Measure signing throughput and latency against a running server.
+    Bench(bench::BenchArgs),
+}
+
+#[derive(Args)]
+struct LoginArgs {
+    /// Read the token from standard input (recommended: keeps it out of shell history).
+    #[arg(long)]
+    token_stdin: bool,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; its secret is printed once.
+    Create {
+        name: String,
+        /// `signer` or `admin`.
+        #[arg(long, default_value = "signer")]
+        role: String,
+        /// Lifetime, e.g. `90d`, `12h`, `30m`.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// List audit records in log order.
+    List {
+        #[arg(long)]
+        key: Option<String>,
+        #[arg(long)]
+        actor: Option<String>,
+        #[arg(long)]
+        action: Option<String>,
+        /// Only records after this index.
+        #[arg(long)]
+        after: Option<u64>,
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints a value as pretty JSON.
+pub fn print_json<T: serde::Serialize>(v: &T) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let overrides = Overrides {
+        url: cli.url.clone(),
+        ca: cli.ca.clone(),
+    };
+    match cli.command {
+        Command::Login(args) => login(&overrides, args).await,
+        Command::Status => {
+            let s = config::client(&overrides)?.status().await?;
+            if cli.json {
+                return print_json(&s);
+            }
+            println!("signetd {} on node {}", s.version, s.node);
+            println!("key backend: {} (KEK: {})", s.key_backend, s.kek_source);
+            for w in &s.warnings {
+                println!("warning: {w}");
+            }
+            Ok(())
+        }
+        Command::Key(cmd) => keys::run(&overrides, cli.json, cmd).await,
+        Command::Sign(args) => sign::run(&overrides, cli.json, args).await,
+        Command::Verify(args) => verify::run(&overrides, cli.json, args).await,
+        Command::Token(cmd) => token(&overrides, cli.json, cmd).await,
+        Command::Audit(AuditCommand::List {
+            key,
+            actor,
+            action,
+            after,
+            limit,
+        }) => {
+            let list = config::client(&overrides)?
+                .audit(&AuditParams {
+                    after,
+                    key,
+                    actor,
+                    action,
+                    limit: Some(limit),
+                })
+                .await?;
+            if cli.json {
+                return print_json(&list);
+            }
+            for r in &list.records {
+                println!("{}\t{}", r.index, serde_json::to_string(&r.event)?);
+            }
+            Ok(())
+        }
+        Command::Bench(args) => bench::run(&overrides, cli.json, args).await,
+    }
+}
+
+async fn login(o: &Overrides, args: LoginArgs) -> Result<()> {
+    let mut file = config::load_file()?;
+    if let Some(url) = o.url.clone() {
+        file.url = Some(url);
+    }
+    if let Some(ca) = &o.ca {
+        file.ca = Some(
+            ca.canonicalize()
+                .with_context(|| format!("cannot find the CA certificate `{}`", ca.display()))?,
+        );
+    }
+    if args.token_stdin {
+        let mut line = Zeroizing::new(String::new());
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the token from standard input")?;
+        let t = line.trim();
+        if t.is_empty() {
+            bail!(
+                "no token on standard input; pipe the token printed by `signetd init` or `signet token create`"
+            );
+        }
+        file.token = Some(t.to_owned());
+    }
+    if file.url.is_none() {
+        bail!("no server URL; run `signet login --url https://HOST:PORT --ca CERT --token-stdin`");
+    }
+    let path = config::save_file(&file)?;
+    // Check the settings work before saying so.
+    check_saved_settings().await?;
+    println!("saved {}", path.display());
+    Ok(())
+}
+
+/// Lists keys with the saved settings (environment overrides aside) to prove they work.
+async fn check_saved_settings() -> Result<()> {
+    let file = config::load_file()?;
+    let cfg = signet_client::ClientConfig {
+        url: file.url.clone().unwrap_or_default(),
+        token: file.token.clone().map(Zeroizing::new),
+        ca_pem: file.ca.as_deref().map(config::read_ca).transpose()?,
+        timeout: None,
+    };
+    signet_client::Client::new(&cfg)?
+        .list_keys()
+        .await
+        .context("the saved settings do not work")?;
+    Ok(())
+}
+
+async fn token(o: &Overrides, json: bool, cmd: TokenCommand) -> Result<()> {
+    let client = config::client(o)?;
+    match cmd {
+        TokenCommand::Create {
+            name,
+            role,
+            expires_in,
+        } => {
+            let expires_at = match expires_in {
+                Some(d) => Some(time::OffsetDateTime::now_utc() + parse_duration(&d)?),
+                None => None,
+            };
+            let created = client
+                .create_token(&CreateTokenRequest {
+                    name,
+                    role: Some(role),
+                    expires_at,
+                })
+                .await?;
+            if json {
+                return print_json(&created);
+            }
+            eprintln!(
+                "created token {} ({}, role {}); the secret below is shown only once:",
+                created.info.id, created.info.name, created.info.role
+            );
+            println!("{}", created.token);
+            Ok(())
+        }
+        TokenCommand::List => {
+            let list = client.list_tokens().await?;
+            if json {
+                return print_json(&list);
+            }
+            println!(
+                "{:<18} {:<20} {:<7} {:<10} EXPIRES",
+                "ID", "NAME", "ROLE", "STATE"
+            );
+            for t in &list.tokens {
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                let exp = t
+                    .expires_at
+                    .map_or_else(|| "never".to_owned(), |e| e.to_string());
+                println!(
+                    "{:<18} {:<20} {:<7} {:<10} {exp}",
+                    t.id, t.name, t.role, state
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { id } => {
+            client.revoke_token(&id).await?;
+            println!("revoked {id}");
+            Ok(())
+        }
+    }
+}
+
+/// Parses `90d`, `12h`, `30m`, `45s`.
+fn parse_duration(s: &str) -> Result<time::Duration> {
+    let (num, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = num
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .with_context(|| format!("invalid duration `{s}`; use e.g. 90d, 12h, 30m"))?;
+    Ok(match unit {
+        "d" => time::Duration::days(n),
+        "h" => time::Duration::hours(n),
+        "m" => time::Duration::minutes(n),
+        "s" => time::Duration::seconds(n),
+        _ => bail!("invalid duration `{s}`; use e.g. 90d, 12h, 30m"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse() -> Result<()> {
+        assert_eq!(parse_duration("90d")?, time::Duration::days(90));
+        assert_eq!(parse_duration("12h")?, time::Duration::hours(12));
+        for bad in ["", "d", "0d", "-1h", "5y", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        Ok(())
+    }
+}

@@ -1,1 +1,346 @@
-//! stub
+//! A typed async client for Signet's REST API (`/api/v1`), used by the CLI and, later, the
+//! PKCS#11 module.
+//!
+//! Depends only on `signet-proto` among workspace crates: a client deliverable never links key
+//! backends, storage or scanners.
+
+use std::time::Duration;
+
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use signet_proto::{
+    AuditList, BatchSignRequest, BatchSignResponse, CreateKeyRequest, CreateTokenRequest,
+    CreatedToken, KeyInfo, KeyList, Problem, SignRequest, SignResponse, Status, TokenList,
+};
+use zeroize::Zeroizing;
+
+/// Errors talking to a Signet server.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with a problem document.
+    #[error("{}", problem_message(.0))]
+    Problem(Box<Problem>),
+    #[error(
+        "cannot reach the server at `{url}`: {cause}; check SIGNET_URL and that signetd is running"
+    )]
+    Transport { url: String, cause: String },
+    #[error("unexpected response from the server ({status}): {detail}")]
+    Unexpected { status: u16, detail: String },
+    #[error("{0}")]
+    Config(String),
+}
+
+fn problem_message(p: &Problem) -> String {
+    match &p.detail {
+        Some(d) => format!("{d} ({})", p.code),
+        None => format!("{} ({}, HTTP {})", p.title.to_lowercase(), p.code, p.status),
+    }
+}
+
+impl ClientError {
+    /// The problem's stable code, when the server sent one.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ClientError::Problem(p) => Some(&p.code),
+            _ => None,
+        }
+    }
+}
+
+/// How to reach a server.
+#[derive(Clone, Default)]
+pub struct ClientConfig {
+    pub url: String,
+    pub token: Option<Zeroizing<String>>,
+    /// PEM of the certificate(s) to trust instead of the system roots.
+    pub ca_pem: Option<Vec<u8>>,
+    pub timeout: Option<Duration>,
+}
+
+impl std::fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("url", &self.url)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    auth: Option<HeaderValue>,
+}
+
+/// Query parameters of `GET /api/v1/audit`.
+#[derive(Debug, Clone, Default)]
+pub struct AuditParams {
+    pub after: Option<u64>,
+    pub key: Option<String>,
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub limit: Option<u32>,
+}
+
+impl Client {
+    pub fn new(cfg: &ClientConfig) -> Result<Self, ClientError> {
+        let base = Url::parse(cfg.url.trim_end_matches('/')).map_err(|e| {
+            ClientError::Config(format!(
+                "invalid server url `{}`: {e}; use e.g. https://127.0.0.1:8443",
+                cfg.url
+            ))
+        })?;
+        let loopback = match base.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(d)) => d == "localhost",
+            None => false,
+        };
+        // INVARIANT: bearer tokens only travel over TLS, except to a loopback dev server.
+        match base.scheme() {
+            "https" => {}
+            "http" if loopback => {}
+            other => {
+                return Err(ClientError::Config(format!(
+                    "server url scheme `{other}` is not allowed; use https:// (plain http only to a loopback address)"
+                )));
+            }
+        }
+        let mut builder = reqwest::Client::builder()
+            .timeout(cfg.timeout.unwrap_or(Duration::from_secs(60)))
+            .user_agent(concat!("signet-client/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &cfg.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+                ClientError::Config(format!("cannot read the CA certificate (SIGNET_CA): {e}"))
+            })?;
+            if certs.is_empty() {
+                return Err(ClientError::Config(
+                    "the CA file (SIGNET_CA) holds no PEM certificate; point it at signetd's tls/cert.pem".into(),
+                ));
+            }
+            builder = builder.tls_certs_only(certs);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ClientError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let auth = match &cfg.token {
+            Some(t) => {
+                let mut v =
+                    HeaderValue::from_str(&format!("Bearer {}", t.as_str())).map_err(|_| {
+                        ClientError::Config(
+                            "the API token contains characters not allowed in a header".into(),
+                        )
+                    })?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+            None => None,
+        };
+        Ok(Client { http, base, auth })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        query: Option<&AuditParams>,
+    ) -> Result<T, ClientError> {
+        let mut url = format!("{}{}", self.base.as_str().trim_end_matches('/'), path);
+        if let Some(q) = query {
+            let pairs = [
+                ("after", q.after.map(|v| v.to_string())),
+                ("key", q.key.clone()),
+                ("actor", q.actor.clone()),
+                ("action", q.action.clone()),
+                ("limit", q.limit.map(|v| v.to_string())),
+            ];
+            let mut encoded = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k, v))) {
+                encoded.append_pair(k, v);
+            }
+            let encoded = encoded.finish();
+            if !encoded.is_empty() {
+                url = format!("{url}?{encoded}");
+            }
+        }
+        let mut req = self.http.request(method, &url);
+        if let Some(a) = &self.auth {
+            req = req.header(AUTHORIZATION, a.clone());
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| ClientError::Transport {
+            url: url.clone(),
+            cause: error_chain(&e),
+        })?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| ClientError::Transport {
+            url: url.clone(),
+            cause: error_chain(&e),
+        })?;
+        if status.is_success() {
+            let body: &[u8] = if status == StatusCode::NO_CONTENT {
+                b"null"
+            } else {
+                &bytes
+            };
+            return serde_json::from_slice(body).map_err(|e| ClientError::Unexpected {
+                status: status.as_u16(),
+                detail: format!("cannot decode the response: {e}"),
+            });
+        }
+        match serde_json::from_slice::<Problem>(&bytes) {
+            Ok(p) => Err(ClientError::Problem(Box::new(p))),
+            Err(_) => Err(ClientError::Unexpected {
+                status: status.as_u16(),
+                detail: String::from_utf8_lossy(&bytes).chars().take(200).collect(),
+            }),
+        }
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        self.call::<(), T>(Method::GET, path, None, None).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.call(Method::POST, path, Some(body), None).await
+    }
+
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        self.get("/api/v1/status").await
+    }
+
+    pub async fn create_key(&self, name: &str, algorithm: &str) -> Result<KeyInfo, ClientError> {
+        self.post(
+            "/api/v1/keys",
+            &CreateKeyRequest {
+                name: name.to_owned(),
+                algorithm: algorithm.to_owned(),
+            },
+        )
+        .await
+    }
+
+    pub async fn list_keys(&self) -> Result<KeyList, ClientError> {
+        self.get("/api/v1/keys").await
+    }
+
+    pub async fn get_key(&self, name: &str) -> Result<KeyInfo, ClientError> {
+        self.get(&format!("/api/v1/keys/{}", segment(name))).await
+    }
+
+    pub async fn rotate_key(&self, name: &str) -> Result<KeyInfo, ClientError> {
+        self.post(&format!("/api/v1/keys/{}/rotate", segment(name)), &())
+            .await
+    }
+
+    pub async fn set_key_enabled(&self, name: &str, enabled: bool) -> Result<KeyInfo, ClientError> {
+        let action = if enabled { "enable" } else { "disable" };
+        self.post(&format!("/api/v1/keys/{}/{action}", segment(name)), &())
+            .await
+    }
+
+    pub async fn sign(&self, req: &SignRequest) -> Result<SignResponse, ClientError> {
+        self.post("/api/v1/sign", req).await
+    }
+
+    pub async fn sign_batch(
+        &self,
+        req: &BatchSignRequest,
+    ) -> Result<BatchSignResponse, ClientError> {
+        self.post("/api/v1/sign/batch", req).await
+    }
+
+    pub async fn create_token(
+        &self,
+        req: &CreateTokenRequest,
+    ) -> Result<CreatedToken, ClientError> {
+        self.post("/api/v1/tokens", req).await
+    }
+
+    pub async fn list_tokens(&self) -> Result<TokenList, ClientError> {
+        self.get("/api/v1/tokens").await
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<(), ClientError> {
+        self.post(&format!("/api/v1/tokens/{}/revoke", segment(id)), &())
+            .await
+    }
+
+    pub async fn audit(&self, params: &AuditParams) -> Result<AuditList, ClientError> {
+        self.call::<(), _>(Method::GET, "/api/v1/audit", None, Some(params))
+            .await
+    }
+}
+
+/// Percent-encodes a path segment so a name can never change the path.
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        let cfg = |url: &str| ClientConfig {
+            url: url.into(),
+            ..Default::default()
+        };
+        assert!(Client::new(&cfg("https://signet.example:8443")).is_ok());
+        assert!(Client::new(&cfg("http://127.0.0.1:8080")).is_ok());
+        assert!(Client::new(&cfg("http://localhost:8080")).is_ok());
+        assert!(Client::new(&cfg("http://signet.example")).is_err());
+        assert!(Client::new(&cfg("ftp://x")).is_err());
+        assert!(Client::new(&cfg("not a url")).is_err());
+    }
+
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(segment("a/b c"), "a%2Fb%20c");
+        assert_eq!(segment("release-1.0"), "release-1.0");
+    }
+
+    #[test]
+    fn token_is_redacted_in_debug() {
+        let cfg = ClientConfig {
+            url: "https://x".into(),
+            token: Some(Zeroizing::new("signet_secret".into())),
+            ..Default::default()
+        };
+        assert!(!format!("{cfg:?}").contains("secret"));
+    }
+}

@@ -308,7 +308,10 @@ mod tests {
 
     #[test]
     fn digest_names_accept_iana_spelling() {
-        assert_eq!("SHA-384".parse::<DigestAlgorithm>().ok(), Some(DigestAlgorithm::Sha384));
+        assert_eq!(
+            "SHA-384".parse::<DigestAlgorithm>().ok(),
+            Some(DigestAlgorithm::Sha384)
+        );
         assert!("md5".parse::<DigestAlgorithm>().is_err());
         assert!("sha1".parse::<DigestAlgorithm>().is_err());
     }
@@ -316,9 +319,13 @@ mod tests {
     #[test]
     fn digest_length_is_checked() {
         assert!(Digest::new(DigestAlgorithm::Sha256, vec![0; 32]).is_ok());
-        let e = Digest::new(DigestAlgorithm::Sha256, vec![0; 31]).err().map(|e| e.code);
+        let e = Digest::new(DigestAlgorithm::Sha256, vec![0; 31])
+            .err()
+            .map(|e| e.code);
         assert_eq!(e, Some(ErrorCode::DigestLengthMismatch));
-        let e = Digest::from_hex(DigestAlgorithm::Sha512, "zz").err().map(|e| e.code);
+        let e = Digest::from_hex(DigestAlgorithm::Sha512, "zz")
+            .err()
+            .map(|e| e.code);
         assert_eq!(e, Some(ErrorCode::InvalidDigest));
     }
 
@@ -327,7 +334,10 @@ mod tests {
         assert!(Algorithm::EcdsaP256.accepts(DigestAlgorithm::Sha256));
         assert!(!Algorithm::EcdsaP256.accepts(DigestAlgorithm::Sha512));
         assert!(Algorithm::Rsa3072Pss.accepts(DigestAlgorithm::Sha512));
-        assert_eq!(Algorithm::EcdsaP384.default_digest(), DigestAlgorithm::Sha384);
+        assert_eq!(
+            Algorithm::EcdsaP384.default_digest(),
+            DigestAlgorithm::Sha384
+        );
     }
 
     #[test]

@@ -17,8 +17,7 @@ impl KeyName {
         let ok = !s.is_empty()
             && s.len() <= 64
             && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
         if ok {
             Ok(KeyName(s.to_owned()))

@@ -57,7 +57,11 @@ impl Denial {
 }
 
 /// Decides whether `principal` may perform `op`; on allow, wraps `request` as authorized.
-pub fn authorize<T>(principal: &Principal, op: Operation<'_>, request: T) -> Result<Authorized<T>, Denial> {
+pub fn authorize<T>(
+    principal: &Principal,
+    op: Operation<'_>,
+    request: T,
+) -> Result<Authorized<T>, Denial> {
     match decide(principal, &op) {
         None => Ok(Authorized(request)),
         Some(reason) => Err(Denial {
@@ -118,7 +122,12 @@ mod tests {
         let anon = Principal::anonymous();
         for (op, signer_may) in ops {
             assert!(authorize(&admin, op, ()).is_ok());
-            assert_eq!(authorize(&signer, op, ()).is_ok(), signer_may, "{}", op.name());
+            assert_eq!(
+                authorize(&signer, op, ()).is_ok(),
+                signer_may,
+                "{}",
+                op.name()
+            );
             assert!(authorize(&roleless, op, ()).is_err());
             assert!(authorize(&anon, op, ()).is_err());
         }

@@ -141,7 +141,9 @@ impl SigningService {
             Some((id, secret)) => {
                 let verdict = match self.deps.tokens.get_token(id).await? {
                     None => Err("unknown token"),
-                    Some(rec) if !token::hashes_equal(&token::hash_secret(secret), &rec.secret_hash) => {
+                    Some(rec)
+                        if !token::hashes_equal(&token::hash_secret(secret), &rec.secret_hash) =>
+                    {
                         Err("wrong secret")
                     }
                     Some(rec) if rec.revoked_at.is_some() => Err("revoked token"),
@@ -413,15 +415,15 @@ impl SigningService {
                 ev
             })
             .collect::<Vec<_>>();
-        let signed_at = events.first().map(|e| e.time).unwrap_or_else(|| self.deps.clock.now());
+        let signed_at = events
+            .first()
+            .map(|e| e.time)
+            .unwrap_or_else(|| self.deps.clock.now());
         // INVARIANT: no signature leaves before its audit entry is durable. `record` returns
         // only after the log has synced; on error the signatures are dropped here.
         let indices = self.record(events).await?;
 
-        let fingerprint = key
-            .current()
-            .map(|v| v.fingerprint())
-            .unwrap_or_default();
+        let fingerprint = key.current().map(|v| v.fingerprint()).unwrap_or_default();
         Ok(batch
             .items
             .into_iter()
@@ -473,7 +475,8 @@ impl SigningService {
             version: version.version,
             algorithm: key.algorithm,
         };
-        let opened: Arc<dyn SigningKey> = Arc::from(self.deps.backend.open(&spec, &version.handle)?);
+        let opened: Arc<dyn SigningKey> =
+            Arc::from(self.deps.backend.open(&spec, &version.handle)?);
         if let Ok(mut map) = self.opened.write() {
             map.insert(cache_key, Arc::clone(&opened));
         }
@@ -563,8 +566,15 @@ impl SigningService {
             }
         }
         .await;
-        self.audit_admin(who, Action::TokenRevoke, None, Some(truncate(id)), meta, &result)
-            .await?;
+        self.audit_admin(
+            who,
+            Action::TokenRevoke,
+            None,
+            Some(truncate(id)),
+            meta,
+            &result,
+        )
+        .await?;
         result
     }
 
@@ -603,7 +613,9 @@ impl SigningService {
 
     /// A policy check for read-only operations (not audited: reads change nothing).
     fn allow(&self, who: &Principal, op: Operation<'_>) -> Result<(), CoreError> {
-        policy::authorize(who, op, ()).map(|_| ()).map_err(|d| denied(&d))
+        policy::authorize(who, op, ())
+            .map(|_| ())
+            .map_err(|d| denied(&d))
     }
 
     /// A policy check whose denial the caller's audit event records.

@@ -93,7 +93,8 @@ mod tests {
     fn minted_tokens_parse_and_verify() -> Result<(), CoreError> {
         let rng = Counter(0.into());
         let t = mint(&rng)?;
-        let (id, secret) = parse(t.secret.expose()).ok_or_else(|| CoreError::new(crate::ErrorCode::Internal, "unparsable"))?;
+        let (id, secret) = parse(t.secret.expose())
+            .ok_or_else(|| CoreError::new(crate::ErrorCode::Internal, "unparsable"))?;
         assert_eq!(id, t.id);
         assert!(hashes_equal(&hash_secret(secret), &t.secret_hash));
         assert!(!hashes_equal(&hash_secret("00"), &t.secret_hash));
@@ -104,7 +105,13 @@ mod tests {
 
     #[test]
     fn malformed_tokens_do_not_parse() {
-        for bad in ["", "signet_", "signet_abc_def", "Bearer x", &format!("signet_{}_{}", "g".repeat(16), "0".repeat(64))] {
+        for bad in [
+            "",
+            "signet_",
+            "signet_abc_def",
+            "Bearer x",
+            &format!("signet_{}_{}", "g".repeat(16), "0".repeat(64)),
+        ] {
             assert!(parse(bad).is_none(), "{bad}");
         }
     }

@@ -52,6 +52,13 @@ pub struct Bundle {
     pub audit_index: Option<u64>,
 }
 
+/// Decodes a base64 signature as found in bundles and API responses.
+pub fn decode_signature(b64: &str) -> Result<Vec<u8>, FormatError> {
+    STANDARD
+        .decode(b64.trim().as_bytes())
+        .map_err(|_| FormatError::Bundle("`signature` is not base64".into()))
+}
+
 fn is_default(a: &ArtifactField) -> bool {
     a == &ArtifactField::default()
 }
@@ -79,9 +86,7 @@ impl Bundle {
     }
 
     pub fn signature_bytes(&self) -> Result<Vec<u8>, FormatError> {
-        STANDARD
-            .decode(self.signature.as_bytes())
-            .map_err(|_| FormatError::Bundle("`signature` is not base64".into()))
+        decode_signature(&self.signature)
     }
 
     pub fn encode_signature(sig: &[u8]) -> String {

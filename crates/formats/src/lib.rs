@@ -19,8 +19,10 @@ pub enum FormatError {
     Pem(String),
     #[error("public key does not parse as a `{0}` key; check that the key and algorithm match")]
     PublicKey(&'static str),
-    #[error("signature does not verify for key `{key}` over {digest}")]
-    BadSignature { key: String, digest: String },
+    #[error(
+        "`{algorithm}` signature does not verify over `{digest}`; the file or signature changed, or this is not the signing key"
+    )]
+    BadSignature { algorithm: String, digest: String },
     #[error("invalid bundle: {0}")]
     Bundle(String),
 }

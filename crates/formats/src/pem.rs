@@ -30,7 +30,9 @@ mod tests {
         let pem = spki_to_pem(&der)?;
         assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----\n"));
         assert_eq!(pem_to_spki(&pem)?, der);
-        assert!(pem_to_spki("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err());
+        assert!(
+            pem_to_spki("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n").is_err()
+        );
         assert!(pem_to_spki("garbage").is_err());
         Ok(())
     }

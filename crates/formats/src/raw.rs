@@ -48,7 +48,7 @@ pub fn verify(
     sig: &[u8],
 ) -> Result<(), FormatError> {
     let bad = || FormatError::BadSignature {
-        key: algorithm.as_str().to_owned(),
+        algorithm: algorithm.as_str().to_owned(),
         digest: format!("{digest:?}"),
     };
     if !algorithm.accepts(digest.algorithm()) {

@@ -4,7 +4,7 @@
 //! random per seal; the associated data binds the blob to the key id, version and algorithm it
 //! was made for, so a blob copied onto another key row fails to open.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, Nonce, RandomizedNonceKey, NONCE_LEN};
+use aws_lc_rs::aead::{AES_256_GCM, Aad, NONCE_LEN, Nonce, RandomizedNonceKey};
 use signet_core::{CoreError, ErrorCode};
 use zeroize::Zeroizing;
 
@@ -35,8 +35,9 @@ impl Kek {
                 ),
             ));
         }
-        let key = RandomizedNonceKey::new(&AES_256_GCM, bytes)
-            .map_err(|_| CoreError::new(ErrorCode::Internal, "cannot load the key-encryption key"))?;
+        let key = RandomizedNonceKey::new(&AES_256_GCM, bytes).map_err(|_| {
+            CoreError::new(ErrorCode::Internal, "cannot load the key-encryption key")
+        })?;
         Ok(Kek { key })
     }
 
@@ -97,7 +98,10 @@ mod tests {
         let kek = Kek::from_bytes(Kek::generate_bytes()?.as_ref())?;
         let sealed = kek.seal(b"key-1|1", b"secret key bytes")?;
         assert!(!sealed.windows(6).any(|w| w == b"secret"));
-        assert_eq!(kek.open(b"key-1|1", &sealed)?.as_slice(), b"secret key bytes");
+        assert_eq!(
+            kek.open(b"key-1|1", &sealed)?.as_slice(),
+            b"secret key bytes"
+        );
         assert!(kek.open(b"key-2|1", &sealed).is_err(), "aad must bind");
         let other = Kek::from_bytes(Kek::generate_bytes()?.as_ref())?;
         assert!(other.open(b"key-1|1", &sealed).is_err(), "kek must bind");

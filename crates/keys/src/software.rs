@@ -88,7 +88,10 @@ pub struct SoftwareKey {
 }
 
 fn crypto_err(what: &str) -> CoreError {
-    CoreError::new(ErrorCode::Internal, format!("{what} failed in the software key backend"))
+    CoreError::new(
+        ErrorCode::Internal,
+        format!("{what} failed in the software key backend"),
+    )
 }
 
 fn ecdsa_alg(a: Algorithm) -> Option<&'static EcdsaSigningAlgorithm> {
@@ -133,16 +136,20 @@ pub(crate) fn lc_digest_alg(d: DigestAlgorithm) -> &'static digest::Algorithm {
 impl SoftwareKey {
     fn generate(algorithm: Algorithm) -> Result<Self, CoreError> {
         let inner = match algorithm {
-            Algorithm::Ed25519 => {
-                Inner::Ed25519(Ed25519KeyPair::generate().map_err(|_| crypto_err("Ed25519 key generation"))?)
-            }
+            Algorithm::Ed25519 => Inner::Ed25519(
+                Ed25519KeyPair::generate().map_err(|_| crypto_err("Ed25519 key generation"))?,
+            ),
             a if ecdsa_alg(a).is_some() => {
                 let alg = ecdsa_alg(a).ok_or_else(|| crypto_err("ECDSA parameters"))?;
-                Inner::Ecdsa(EcdsaKeyPair::generate(alg).map_err(|_| crypto_err("ECDSA key generation"))?)
+                Inner::Ecdsa(
+                    EcdsaKeyPair::generate(alg).map_err(|_| crypto_err("ECDSA key generation"))?,
+                )
             }
             a => {
                 let size = rsa_size(a).ok_or_else(|| crypto_err("RSA parameters"))?;
-                Inner::Rsa(RsaKeyPair::generate(size).map_err(|_| crypto_err("RSA key generation"))?)
+                Inner::Rsa(
+                    RsaKeyPair::generate(size).map_err(|_| crypto_err("RSA key generation"))?,
+                )
             }
         };
         SoftwareKey::with_spki(algorithm, inner)
@@ -151,7 +158,9 @@ impl SoftwareKey {
     fn from_pkcs8(algorithm: Algorithm, pkcs8: &[u8]) -> Result<Self, CoreError> {
         let rejected = |_| crypto_err("loading a sealed key");
         let inner = match algorithm {
-            Algorithm::Ed25519 => Inner::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(rejected)?),
+            Algorithm::Ed25519 => {
+                Inner::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(rejected)?)
+            }
             a if ecdsa_alg(a).is_some() => {
                 let alg = ecdsa_alg(a).ok_or_else(|| crypto_err("ECDSA parameters"))?;
                 Inner::Ecdsa(EcdsaKeyPair::from_pkcs8(alg, pkcs8).map_err(rejected)?)
@@ -193,9 +202,15 @@ impl SoftwareKey {
         let err = |_| crypto_err("encoding a private key for sealing");
         // The library's own buffers zeroize on drop too.
         Ok(Zeroizing::new(match &self.inner {
-            Inner::Ed25519(kp) => AsDer::<Pkcs8V1Der>::as_der(kp).map_err(err)?.as_ref().to_vec(),
+            Inner::Ed25519(kp) => AsDer::<Pkcs8V1Der>::as_der(kp)
+                .map_err(err)?
+                .as_ref()
+                .to_vec(),
             Inner::Ecdsa(kp) => kp.to_pkcs8v1().map_err(err)?.as_ref().to_vec(),
-            Inner::Rsa(kp) => AsDer::<Pkcs8V1Der>::as_der(kp).map_err(err)?.as_ref().to_vec(),
+            Inner::Rsa(kp) => AsDer::<Pkcs8V1Der>::as_der(kp)
+                .map_err(err)?
+                .as_ref()
+                .to_vec(),
         }))
     }
 }
@@ -213,7 +228,11 @@ impl SigningKey for SoftwareKey {
         if !self.algorithm.accepts(d.algorithm()) {
             return Err(CoreError::new(
                 ErrorCode::DigestAlgorithmNotAllowed,
-                format!("`{}` keys do not sign `{}` digests", self.algorithm, d.algorithm()),
+                format!(
+                    "`{}` keys do not sign `{}` digests",
+                    self.algorithm,
+                    d.algorithm()
+                ),
             ));
         }
         match &self.inner {
@@ -221,8 +240,9 @@ impl SigningKey for SoftwareKey {
             Inner::Ed25519(kp) => Ok(kp.sign(d.as_bytes()).as_ref().to_vec()),
             // FIPS 186-5 §6.4.1: ECDSA over the message's hash; DER Ecdsa-Sig-Value (RFC 3279).
             Inner::Ecdsa(kp) => {
-                let digest = digest::Digest::import_less_safe(d.as_bytes(), lc_digest_alg(d.algorithm()))
-                    .map_err(|_| crypto_err("importing a digest"))?;
+                let digest =
+                    digest::Digest::import_less_safe(d.as_bytes(), lc_digest_alg(d.algorithm()))
+                        .map_err(|_| crypto_err("importing a digest"))?;
                 Ok(kp
                     .sign_digest(&digest)
                     .map_err(|_| crypto_err("ECDSA signing"))?
@@ -232,8 +252,9 @@ impl SigningKey for SoftwareKey {
             Inner::Rsa(kp) => {
                 let encoding = rsa_encoding(self.algorithm, d.algorithm())
                     .ok_or_else(|| crypto_err("choosing RSA padding"))?;
-                let digest = digest::Digest::import_less_safe(d.as_bytes(), lc_digest_alg(d.algorithm()))
-                    .map_err(|_| crypto_err("importing a digest"))?;
+                let digest =
+                    digest::Digest::import_less_safe(d.as_bytes(), lc_digest_alg(d.algorithm()))
+                        .map_err(|_| crypto_err("importing a digest"))?;
                 let mut sig = vec![0u8; kp.public_modulus_len()];
                 kp.sign_digest(encoding, &digest, &mut sig)
                     .map_err(|_| crypto_err("RSA signing"))?;

@@ -81,8 +81,8 @@ impl Config {
                 data_dir.display()
             )
         })?;
-        let mut cfg: Config =
-            toml::from_str(&text).with_context(|| format!("invalid config `{}`", path.display()))?;
+        let mut cfg: Config = toml::from_str(&text)
+            .with_context(|| format!("invalid config `{}`", path.display()))?;
         cfg.apply_env(|k| std::env::var(k).ok())?;
         Ok(cfg)
     }
@@ -97,9 +97,9 @@ impl Config {
             self.server.node = v;
         }
         if let Some(v) = get("SIGNET_MAX_BODY_BYTES") {
-            self.server.max_body_bytes = v
-                .parse()
-                .with_context(|| format!("invalid SIGNET_MAX_BODY_BYTES `{v}`; use a byte count"))?;
+            self.server.max_body_bytes = v.parse().with_context(|| {
+                format!("invalid SIGNET_MAX_BODY_BYTES `{v}`; use a byte count")
+            })?;
         }
         if self.keys.backend != "software" {
             bail!(
@@ -129,7 +129,10 @@ mod tests {
         })?;
         assert_eq!(cfg.server.listen.port(), 9000);
         assert_eq!(cfg.server.node, "node-b");
-        assert!(cfg.apply_env(|k| (k == "SIGNET_LISTEN").then(|| "nope".into())).is_err());
+        assert!(
+            cfg.apply_env(|k| (k == "SIGNET_LISTEN").then(|| "nope".into()))
+                .is_err()
+        );
         let text = cfg.to_toml()?;
         let back: Config = toml::from_str(&text)?;
         assert_eq!(back.server.listen, cfg.server.listen);

@@ -68,13 +68,17 @@ pub async fn init(data_dir: &Path, listen: SocketAddr, node: String) -> Result<I
 
     // A self-signed certificate for the loopback names; clients trust exactly this
     // certificate (`SIGNET_CA`). No CA key is kept, so nothing here can mint other certificates.
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     let ip = listen.ip();
     if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
         names.push(ip.to_string());
     }
-    let certified = rcgen::generate_simple_self_signed(names)
-        .context("cannot generate the TLS certificate")?;
+    let certified =
+        rcgen::generate_simple_self_signed(names).context("cannot generate the TLS certificate")?;
     let cert_path = in_dir(&data_dir, &cfg.server.tls_cert);
     if let Some(parent) = cert_path.parent() {
         std::fs::create_dir_all(parent)?;

@@ -53,7 +53,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -102,5 +105,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             insecure_http,
         } => signet_server::serve::serve(&data_dir, listen, insecure_http).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_definition_is_valid() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
     }
 }

@@ -46,13 +46,21 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.0001, 2.0, 16))
         });
         let signatures = Family::<SignLabels, Counter>::default();
-        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            requests.clone(),
+        );
         registry.register(
             "http_request_duration_seconds",
             "HTTP request latency by route",
             latency.clone(),
         );
-        registry.register("signatures", "Signatures made, by key and algorithm", signatures.clone());
+        registry.register(
+            "signatures",
+            "Signatures made, by key and algorithm",
+            signatures.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -76,7 +84,11 @@ impl Default for Metrics {
 
 /// Middleware: counts requests and observes latency per matched route (never the raw path, so
 /// label cardinality stays bounded).
-pub async fn track(State(metrics): State<std::sync::Arc<Metrics>>, req: Request, next: Next) -> Response {
+pub async fn track(
+    State(metrics): State<std::sync::Arc<Metrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
     let route = req

@@ -23,7 +23,11 @@ pub const DEV_MODE_WARNING: &str = "dev mode: the key-encryption key is a local 
 
 /// Resolves a config path relative to the data directory.
 pub fn in_dir(data_dir: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() { p.to_path_buf() } else { data_dir.join(p) }
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        data_dir.join(p)
+    }
 }
 
 /// Reads the dev KEK file, refusing one that others can read.
@@ -98,7 +102,9 @@ pub async fn serve(data_dir: &Path, listen: Option<SocketAddr>, insecure_http: b
     let addr = cfg.server.listen;
     // INVARIANT: plain HTTP carries bearer tokens in clear, so only ever on loopback.
     if insecure_http && !addr.ip().is_loopback() {
-        bail!("plain HTTP is only allowed on a loopback address, not `{addr}`; drop --insecure-http to serve HTTPS");
+        bail!(
+            "plain HTTP is only allowed on a loopback address, not `{addr}`; drop --insecure-http to serve HTTPS"
+        );
     }
     let app = build_app(data_dir, &cfg).await?;
     let store = app.store.clone();

@@ -86,7 +86,11 @@ impl SqliteStore {
             if done.is_some() {
                 continue;
             }
-            let mut tx = self.pool.begin().await.map_err(db_err("starting a migration"))?;
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .map_err(db_err("starting a migration"))?;
             sqlx::raw_sql(*sql)
                 .execute(&mut *tx)
                 .await
@@ -97,7 +101,9 @@ impl SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(db_err("recording a migration"))?;
-            tx.commit().await.map_err(db_err("committing a migration"))?;
+            tx.commit()
+                .await
+                .map_err(db_err("committing a migration"))?;
             tracing::info!(version, "applied database migration");
         }
         Ok(())
@@ -127,8 +133,10 @@ impl SqliteStore {
         rows.iter()
             .map(|r| {
                 Ok(KeyVersion {
-                    version: u32::try_from(r.try_get::<i64, _>("version").map_err(db_err("version"))?)
-                        .map_err(|_| corrupt("key version"))?,
+                    version: u32::try_from(
+                        r.try_get::<i64, _>("version").map_err(db_err("version"))?,
+                    )
+                    .map_err(|_| corrupt("key version"))?,
                     public_key_der: r.try_get("public_key").map_err(db_err("public key"))?,
                     handle: KeyHandle(r.try_get("handle").map_err(db_err("handle"))?),
                     created_at: from_nanos(r.try_get("created_at").map_err(db_err("created_at"))?)?,
@@ -150,7 +158,8 @@ impl SqliteStore {
             state: KeyState::parse(&state).ok_or_else(|| corrupt("key state"))?,
             created_at: from_nanos(r.try_get("created_at").map_err(db_err("created_at"))?)?,
             current_version: u32::try_from(
-                r.try_get::<i64, _>("current_version").map_err(db_err("current_version"))?,
+                r.try_get::<i64, _>("current_version")
+                    .map_err(db_err("current_version"))?,
             )
             .map_err(|_| corrupt("current version"))?,
             versions,
@@ -181,7 +190,11 @@ async fn insert_version(
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn create_key(&self, key: &Key) -> Result<(), CoreError> {
-        let mut tx = self.pool.begin().await.map_err(db_err("starting a transaction"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db_err("starting a transaction"))?;
         let inserted = sqlx::query(
             "INSERT INTO keys (id, name, algorithm, backend, state, created_at, current_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -195,7 +208,9 @@ impl KeyStore for SqliteStore {
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
-            if e.as_database_error().is_some_and(|d| d.is_unique_violation()) {
+            if e.as_database_error()
+                .is_some_and(|d| d.is_unique_violation())
+            {
                 return Err(CoreError::new(
                     ErrorCode::KeyExists,
                     format!("key `{}` already exists; pick another name", key.name),
@@ -239,16 +254,19 @@ impl KeyStore for SqliteStore {
         expected_current: u32,
         version: &KeyVersion,
     ) -> Result<(), CoreError> {
-        let mut tx = self.pool.begin().await.map_err(db_err("starting a transaction"))?;
-        let updated = sqlx::query(
-            "UPDATE keys SET current_version = ? WHERE id = ? AND current_version = ?",
-        )
-        .bind(i64::from(version.version))
-        .bind(key_id)
-        .bind(i64::from(expected_current))
-        .execute(&mut *tx)
-        .await
-        .map_err(db_err("rotating a key"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db_err("starting a transaction"))?;
+        let updated =
+            sqlx::query("UPDATE keys SET current_version = ? WHERE id = ? AND current_version = ?")
+                .bind(i64::from(version.version))
+                .bind(key_id)
+                .bind(i64::from(expected_current))
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err("rotating a key"))?;
         if updated.rows_affected() != 1 {
             return Err(CoreError::new(
                 ErrorCode::InvalidRequest,
@@ -332,12 +350,13 @@ impl TokenStore for SqliteStore {
     }
 
     async fn revoke_token(&self, id: &str, at: OffsetDateTime) -> Result<bool, CoreError> {
-        let exists = sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
-            .bind(nanos(at))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err("revoking a token"))?;
+        let exists =
+            sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
+                .bind(nanos(at))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err(db_err("revoking a token"))?;
         Ok(exists.rows_affected() == 1)
     }
 }
@@ -346,7 +365,11 @@ impl TokenStore for SqliteStore {
 impl AuditLog for SqliteStore {
     async fn append(&self, events: Vec<AuditEvent>) -> Result<Vec<u64>, CoreError> {
         let _writer = self.audit_writer.lock().await;
-        let mut tx = self.pool.begin().await.map_err(db_err("starting an audit append"))?;
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db_err("starting an audit append"))?;
         let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_log")
             .fetch_one(&mut *tx)
             .await
@@ -371,12 +394,16 @@ impl AuditLog for SqliteStore {
             indices.push(u64::try_from(idx).map_err(|_| corrupt("audit index"))?);
         }
         // INVARIANT: with WAL and synchronous=FULL, commit returns after the fsync.
-        tx.commit().await.map_err(db_err("committing audit events"))?;
+        tx.commit()
+            .await
+            .map_err(db_err("committing audit events"))?;
         Ok(indices)
     }
 
     async fn query(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, CoreError> {
-        let after = q.after_index.map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
+        let after = q
+            .after_index
+            .map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
         let limit = i64::from(q.limit.clamp(1, 10_000));
         let rows = sqlx::query(
             "SELECT idx, entry FROM audit_log WHERE idx > ?

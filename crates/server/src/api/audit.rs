@@ -33,7 +33,8 @@ pub async fn list(
     caller: Caller,
     params: Result<Query<Params>, axum::extract::rejection::QueryRejection>,
 ) -> Result<ApiJson<AuditList>, ApiError> {
-    let Query(p) = params.map_err(|e| convert::bad_request(format!("invalid query: {}", e.body_text())))?;
+    let Query(p) =
+        params.map_err(|e| convert::bad_request(format!("invalid query: {}", e.body_text())))?;
     let action = match p.action.as_deref() {
         None => None,
         Some(a) => Some(parse_action(a)?),
@@ -52,8 +53,9 @@ pub async fn list(
             .map(|r| {
                 Ok(AuditRecord {
                     index: r.index,
-                    event: serde_json::to_value(&r.event)
-                        .map_err(|e| signet_core::CoreError::internal("encoding an audit event", e))?,
+                    event: serde_json::to_value(&r.event).map_err(|e| {
+                        signet_core::CoreError::internal("encoding an audit event", e)
+                    })?,
                 })
             })
             .collect::<Result<_, signet_core::CoreError>>()?,

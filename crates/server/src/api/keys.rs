@@ -33,7 +33,10 @@ pub async fn create(
 pub async fn list(State(app): State<App>, caller: Caller) -> Result<ApiJson<KeyList>, ApiError> {
     let keys = app.service.list_keys(&caller.principal).await?;
     Ok(ApiJson(KeyList {
-        keys: keys.iter().map(convert::key_info).collect::<Result<_, _>>()?,
+        keys: keys
+            .iter()
+            .map(convert::key_info)
+            .collect::<Result<_, _>>()?,
     }))
 }
 

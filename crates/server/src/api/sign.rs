@@ -26,7 +26,12 @@ pub async fn sign(
     let alg = convert::digest_algorithm(req.digest_algorithm.as_deref())?;
     let batch = SignBatch {
         key: req.key,
-        items: vec![convert::sign_item(alg, &req.digest, req.artifact_name, req.artifact_kind)?],
+        items: vec![convert::sign_item(
+            alg,
+            &req.digest,
+            req.artifact_name,
+            req.artifact_kind,
+        )?],
         reason: req.reason,
         build: convert::build(req.build),
     };

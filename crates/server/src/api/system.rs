@@ -28,7 +28,10 @@ pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
     match app.metrics.encode() {
         Ok(body) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
             body,
         )
             .into_response(),

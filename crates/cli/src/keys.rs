@@ -1,0 +1,107 @@
+//! `signet key …`.
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use signet_proto::KeyInfo;
+
+use crate::config::{self, Overrides};
+use crate::print_json;
+
+#[derive(Subcommand)]
+pub enum KeyCommand {
+    /// Create a key; the private key is generated in the server and never leaves it.
+    Create {
+        name: String,
+        /// ed25519, ecdsa-p256, ecdsa-p384, rsa-3072-pss, rsa-3072-pkcs1, rsa-4096-pss, rsa-4096-pkcs1.
+        #[arg(long)]
+        algorithm: String,
+    },
+    /// List keys.
+    List,
+    /// Show a key: algorithm, state, versions and fingerprints.
+    Show { name: String },
+    /// Print a key's public key (SPKI PEM).
+    Public {
+        name: String,
+        /// Version (default: the current signing version).
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Make a new version the signing version; old versions still verify.
+    Rotate { name: String },
+    /// Refuse signatures with this key until enabled again.
+    Disable { name: String },
+    /// Allow signatures with a disabled key again.
+    Enable { name: String },
+}
+
+pub async fn run(o: &Overrides, json: bool, cmd: KeyCommand) -> Result<()> {
+    let client = config::client(o)?;
+    let key = match cmd {
+        KeyCommand::Create { name, algorithm } => client.create_key(&name, &algorithm).await?,
+        KeyCommand::List => {
+            let list = client.list_keys().await?;
+            if json {
+                return print_json(&list);
+            }
+            println!(
+                "{:<24} {:<16} {:<9} {:>7}  FINGERPRINT",
+                "NAME", "ALGORITHM", "STATE", "VERSION"
+            );
+            for k in &list.keys {
+                let fp = current(k).map(|v| v.fingerprint.as_str()).unwrap_or("-");
+                println!(
+                    "{:<24} {:<16} {:<9} {:>7}  {fp}",
+                    k.name, k.algorithm, k.state, k.current_version
+                );
+            }
+            return Ok(());
+        }
+        KeyCommand::Show { name } => client.get_key(&name).await?,
+        KeyCommand::Public { name, version } => {
+            let key = client.get_key(&name).await?;
+            let want = version.unwrap_or(key.current_version);
+            let Some(v) = key.versions.iter().find(|v| v.version == want) else {
+                bail!(
+                    "key `{name}` has no version `{want}`; it has versions 1 to {}",
+                    key.current_version
+                );
+            };
+            print!("{}", v.public_key_pem);
+            return Ok(());
+        }
+        KeyCommand::Rotate { name } => client.rotate_key(&name).await?,
+        KeyCommand::Disable { name } => client.set_key_enabled(&name, false).await?,
+        KeyCommand::Enable { name } => client.set_key_enabled(&name, true).await?,
+    };
+    if json {
+        return print_json(&key);
+    }
+    show(&key);
+    Ok(())
+}
+
+fn current(k: &KeyInfo) -> Option<&signet_proto::KeyVersionInfo> {
+    k.versions.iter().find(|v| v.version == k.current_version)
+}
+
+fn show(k: &KeyInfo) {
+    println!("name:       {}", k.name);
+    println!("algorithm:  {}", k.algorithm);
+    println!("state:      {}", k.state);
+    println!("backend:    {}", k.backend);
+    println!("created:    {}", k.created_at);
+    println!("digests:    {}", k.digest_algorithms.join(", "));
+    println!("versions:   (current: {})", k.current_version);
+    for v in &k.versions {
+        let mark = if v.version == k.current_version {
+            "*"
+        } else {
+            " "
+        };
+        println!(
+            "  {mark} v{:<4} {}  {}",
+            v.version, v.created_at, v.fingerprint
+        );
+    }
+}
