@@ -147,6 +147,9 @@ impl From<Algorithm> for String {
     }
 }
 
+/// The longest digest Signet accepts, in bytes (SHA-512).
+pub const MAX_DIGEST_LEN: usize = 64;
+
 /// A message digest algorithm (FIPS 180-4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -173,7 +176,7 @@ impl DigestAlgorithm {
     }
 
     /// Output length in bytes.
-    pub const fn len(self) -> usize {
+    pub const fn output_len(self) -> usize {
         match self {
             DigestAlgorithm::Sha256 => 32,
             DigestAlgorithm::Sha384 => 48,
@@ -234,13 +237,13 @@ impl Digest {
     /// Wraps `bytes` as a digest of `algorithm`, rejecting a length that does not match.
     pub fn new(algorithm: DigestAlgorithm, bytes: Vec<u8>) -> Result<Self, CoreError> {
         // INVARIANT: a digest never reaches a key backend unless its length matches its algorithm.
-        if bytes.len() != algorithm.len() {
+        if bytes.len() != algorithm.output_len() {
             return Err(CoreError::new(
                 ErrorCode::DigestLengthMismatch,
                 format!(
                     "digest is {} bytes but {algorithm} digests are {} bytes; send the {algorithm} of the artifact, hex-encoded",
                     bytes.len(),
-                    algorithm.len()
+                    algorithm.output_len()
                 ),
             ));
         }
@@ -255,7 +258,7 @@ impl Digest {
                 format!(
                     "digest `{}` is not hexadecimal; send the digest as {} hex characters",
                     truncate(hex_value, 140),
-                    algorithm.len() * 2
+                    algorithm.output_len() * 2
                 ),
             )
         })?;

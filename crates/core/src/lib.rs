@@ -3,8 +3,10 @@
 //! clock, randomness) and the one signing pipeline ([`service::SigningService`]).
 //!
 //! This crate must not depend on any other workspace crate, nor on any I/O crate (no database,
-//! network, or crypto library): implementations plug in through the traits defined here, and only
-//! the server wires them together.
+//! network or async runtime). Its only cryptography is SHA-256 (`sha2`) for fingerprints, token
+//! hashes and, later, the audit log's Merkle tree; signing lives behind [`backend::KeyBackend`].
+//! Implementations plug in through the traits defined here, and only the server wires them
+//! together.
 
 pub mod algorithm;
 pub mod audit;

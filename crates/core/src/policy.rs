@@ -30,7 +30,8 @@ impl Operation<'_> {
     }
 }
 
-/// A request the policy allowed. It can only be made by [`authorize`].
+/// A signing request the policy allowed. Only [`authorize_sign`] makes one, and the pipeline
+/// signs nothing else.
 #[derive(Debug)]
 pub struct Authorized<T>(T);
 
@@ -56,18 +57,24 @@ impl Denial {
     }
 }
 
-/// Decides whether `principal` may perform `op`; on allow, wraps `request` as authorized.
-pub fn authorize<T>(
-    principal: &Principal,
-    op: Operation<'_>,
-    request: T,
-) -> Result<Authorized<T>, Denial> {
+/// Decides whether `principal` may perform `op`.
+pub fn authorize(principal: &Principal, op: Operation<'_>) -> Result<(), Denial> {
     match decide(principal, &op) {
-        None => Ok(Authorized(request)),
+        None => Ok(()),
         Some(reason) => Err(Denial {
             reasons: vec![reason],
         }),
     }
+}
+
+/// Decides whether `principal` may sign `request` with `key`; on allow, the request becomes
+/// [`Authorized`].
+pub fn authorize_sign<T>(
+    principal: &Principal,
+    key: &Key,
+    request: T,
+) -> Result<Authorized<T>, Denial> {
+    authorize(principal, Operation::Sign { key }).map(|()| Authorized(request))
 }
 
 /// `None` means allowed; `Some(reason)` denied.
@@ -121,15 +128,24 @@ mod tests {
         let roleless = principal(None, PrincipalKind::ServiceAccount);
         let anon = Principal::anonymous();
         for (op, signer_may) in ops {
-            assert!(authorize(&admin, op, ()).is_ok());
-            assert_eq!(
-                authorize(&signer, op, ()).is_ok(),
-                signer_may,
-                "{}",
-                op.name()
-            );
-            assert!(authorize(&roleless, op, ()).is_err());
-            assert!(authorize(&anon, op, ()).is_err());
+            assert!(authorize(&admin, op).is_ok());
+            assert_eq!(authorize(&signer, op).is_ok(), signer_may, "{}", op.name());
+            assert!(authorize(&roleless, op).is_err());
+            assert!(authorize(&anon, op).is_err());
         }
+        let key = crate::key::Key {
+            id: "k".into(),
+            name: crate::key::KeyName::parse("k").unwrap_or_else(|_| unreachable!()),
+            algorithm: crate::Algorithm::Ed25519,
+            backend: "software".into(),
+            state: crate::key::KeyState::Active,
+            created_at: time::OffsetDateTime::UNIX_EPOCH,
+            current_version: 1,
+            versions: vec![],
+        };
+        assert!(authorize_sign(&admin, &key, ()).is_ok());
+        assert!(authorize_sign(&signer, &key, ()).is_ok());
+        assert!(authorize_sign(&roleless, &key, ()).is_err());
+        assert!(authorize_sign(&anon, &key, ()).is_err());
     }
 }

@@ -1,8 +1,8 @@
 //! Randomness comes from one place: the [`Random`] given to the server at start.
 //!
-//! Key generation inside a backend uses the backend's own approved generator (aws-lc's DRBG, the
-//! token's RNG); everything else that Signet makes random (token secrets, identifiers, nonces)
-//! draws from this trait, so tests can substitute it.
+//! Key material is made inside a backend with the backend's own approved generator (aws-lc's
+//! DRBG for keys, the KEK and AES-GCM nonces; a token's RNG); every other random value Signet
+//! makes (token secrets, identifiers) draws from this trait, so tests can substitute it.
 
 use crate::error::CoreError;
 

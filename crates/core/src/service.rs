@@ -9,7 +9,7 @@ use std::sync::{Arc, RwLock};
 
 use time::OffsetDateTime;
 
-use crate::algorithm::{Algorithm, Digest};
+use crate::algorithm::{Algorithm, Digest, DigestAlgorithm};
 use crate::audit::{Action, Actor, AuditEvent, AuditLog, DigestRef, KeyRef, Outcome, SignContext};
 use crate::backend::{KeyBackend, KeySpec, SigningKey};
 use crate::clock::Clock;
@@ -36,7 +36,8 @@ pub struct RequestMeta {
 /// One digest to sign, with what it is the digest of.
 #[derive(Debug, Clone)]
 pub struct SignItem {
-    pub digest: Digest,
+    /// Hex; parsed once the key (and so the default digest algorithm) is known.
+    pub digest: String,
     pub artifact_name: Option<String>,
     pub artifact_kind: Option<String>,
 }
@@ -45,6 +46,8 @@ pub struct SignItem {
 #[derive(Debug, Clone)]
 pub struct SignBatch {
     pub key: String,
+    /// `None`: the key's default ([`Algorithm::default_digest`]).
+    pub digest_algorithm: Option<crate::algorithm::DigestAlgorithm>,
     pub items: Vec<SignItem>,
     pub reason: Option<String>,
     pub build: Option<crate::audit::BuildInfo>,
@@ -193,14 +196,14 @@ impl SigningService {
         meta: &RequestMeta,
     ) -> Result<Key, CoreError> {
         let key_ref = KeyRef {
-            name: name.to_owned(),
+            name: truncate(name),
             version: Some(1),
-            algorithm: Some(algorithm.to_owned()),
+            algorithm: Some(truncate(algorithm)),
         };
         let result = async {
+            self.authorize_audited(who, Operation::AdministerKeys)?;
             let name = KeyName::parse(name)?;
             let algorithm: Algorithm = algorithm.parse()?;
-            self.authorize_audited(who, Operation::AdministerKeys)?;
             if self.deps.keys.get_key(name.as_str()).await?.is_some() {
                 return Err(key_exists(name.as_str()));
             }
@@ -244,7 +247,7 @@ impl SigningService {
         meta: &RequestMeta,
     ) -> Result<Key, CoreError> {
         let mut key_ref = KeyRef {
-            name: name.to_owned(),
+            name: truncate(name),
             version: None,
             algorithm: None,
         };
@@ -290,7 +293,7 @@ impl SigningService {
             KeyState::Disabled => Action::KeyDisable,
         };
         let key_ref = KeyRef {
-            name: name.to_owned(),
+            name: truncate(name),
             version: None,
             algorithm: None,
         };
@@ -320,23 +323,51 @@ impl SigningService {
         batch: SignBatch,
         meta: &RequestMeta,
     ) -> Result<Vec<Signature>, CoreError> {
+        let mut key_ref = KeyRef {
+            name: truncate(&batch.key),
+            version: None,
+            algorithm: None,
+        };
+        // Bound the request before anything of it is copied into audit events: a refused batch
+        // is recorded as one event without its unvalidated context.
+        if let Err(e) = validate_batch(&batch) {
+            let mut ev = self.event(who, Action::Sign, meta);
+            ev.key = Some(key_ref);
+            ev.outcome = outcome_of(&e);
+            self.record(vec![ev]).await?;
+            return Err(e);
+        }
         let context_of = |item: &SignItem| SignContext {
             artifact_name: item.artifact_name.clone(),
             artifact_kind: item.artifact_kind.clone(),
             reason: batch.reason.clone(),
             build: batch.build.clone(),
         };
-        let mut key_ref = KeyRef {
-            name: batch.key.clone(),
-            version: None,
-            algorithm: None,
-        };
+        let mut digest_alg = batch.digest_algorithm;
+        let events_for =
+            |key_ref: &KeyRef, digest_alg: Option<DigestAlgorithm>, outcome: &Outcome| {
+                batch
+                    .items
+                    .iter()
+                    .map(|item| {
+                        let mut ev = self.event(who, Action::Sign, meta);
+                        ev.key = Some(key_ref.clone());
+                        ev.digest = Some(DigestRef {
+                            algorithm: digest_alg.map_or("unknown", |d| d.as_str()).to_owned(),
+                            value: item.digest.trim().to_ascii_lowercase(),
+                        });
+                        ev.context = Some(context_of(item));
+                        ev.outcome = outcome.clone();
+                        ev
+                    })
+                    .collect::<Vec<_>>()
+            };
 
         let prepared = async {
-            validate_batch(&batch)?;
             let key = self.load_key(&batch.key).await?;
             key_ref.version = Some(key.current_version);
             key_ref.algorithm = Some(key.algorithm.as_str().to_owned());
+            let alg = *digest_alg.get_or_insert(key.algorithm.default_digest());
             // Gates before policy: a disabled key or a digest the key does not take is refused
             // whoever asks.
             if key.state != KeyState::Active {
@@ -348,92 +379,67 @@ impl SigningService {
                     ),
                 ));
             }
-            for item in &batch.items {
-                let d = item.digest.algorithm();
-                if !key.algorithm.accepts(d) {
-                    return Err(CoreError::new(
-                        ErrorCode::DigestAlgorithmNotAllowed,
-                        format!(
-                            "key `{}` ({}) does not sign `{d}` digests; use {}",
-                            key.name,
-                            key.algorithm,
-                            key.algorithm
-                                .allowed_digests()
-                                .iter()
-                                .map(|a| a.as_str())
-                                .collect::<Vec<_>>()
-                                .join(" or ")
-                        ),
-                    ));
-                }
+            if !key.algorithm.accepts(alg) {
+                return Err(CoreError::new(
+                    ErrorCode::DigestAlgorithmNotAllowed,
+                    format!(
+                        "key `{}` ({}) does not sign `{alg}` digests; use {}",
+                        key.name,
+                        key.algorithm,
+                        key.algorithm
+                            .allowed_digests()
+                            .iter()
+                            .map(|a| a.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" or ")
+                    ),
+                ));
             }
-            let authorized = policy::authorize(who, Operation::Sign { key: &key }, ())
-                .map_err(|d| denied(&d))?;
-            Ok((key.clone(), authorized))
+            let digests = batch
+                .items
+                .iter()
+                .map(|item| Digest::from_hex(alg, &item.digest))
+                .collect::<Result<Vec<_>, _>>()?;
+            let authorized = policy::authorize_sign(who, &key, digests).map_err(|d| denied(&d))?;
+            Ok((key, authorized))
         }
         .await;
 
         let (key, authorized) = match prepared {
             Ok(ok) => ok,
             Err(e) => {
-                let events = batch
-                    .items
-                    .iter()
-                    .take(MAX_BATCH)
-                    .map(|item| {
-                        let mut ev = self.event(who, Action::Sign, meta);
-                        ev.key = Some(key_ref.clone());
-                        ev.digest = Some(digest_ref(&item.digest));
-                        ev.context = Some(context_of(item));
-                        ev.outcome = outcome_of(&e);
-                        ev
-                    })
-                    .collect::<Vec<_>>();
-                let events = if events.is_empty() {
-                    let mut ev = self.event(who, Action::Sign, meta);
-                    ev.key = Some(key_ref.clone());
-                    ev.outcome = outcome_of(&e);
-                    vec![ev]
-                } else {
-                    events
-                };
-                self.record(events).await?;
+                self.record(events_for(&key_ref, digest_alg, &outcome_of(&e)))
+                    .await?;
                 return Err(e);
             }
         };
 
-        let signatures = self.sign_authorized(&key, authorized, &batch.items)?;
+        let signed = match self.sign_authorized(&key, authorized) {
+            Ok(signed) => signed,
+            Err(e) => {
+                self.record(events_for(&key_ref, digest_alg, &outcome_of(&e)))
+                    .await?;
+                return Err(e);
+            }
+        };
 
-        let events = batch
-            .items
-            .iter()
-            .map(|item| {
-                let mut ev = self.event(who, Action::Sign, meta);
-                ev.key = Some(key_ref.clone());
-                ev.digest = Some(digest_ref(&item.digest));
-                ev.context = Some(context_of(item));
-                ev
-            })
-            .collect::<Vec<_>>();
+        let events = events_for(&key_ref, digest_alg, &Outcome::Allowed);
         let signed_at = events
             .first()
-            .map(|e| e.time)
-            .unwrap_or_else(|| self.deps.clock.now());
+            .map_or_else(|| self.deps.clock.now(), |e| e.time);
         // INVARIANT: no signature leaves before its audit entry is durable. `record` returns
         // only after the log has synced; on error the signatures are dropped here.
         let indices = self.record(events).await?;
 
         let fingerprint = key.current().map(|v| v.fingerprint()).unwrap_or_default();
-        Ok(batch
-            .items
+        Ok(signed
             .into_iter()
-            .zip(signatures)
             .zip(indices)
-            .map(|((item, signature), audit_index)| Signature {
+            .map(|((digest, signature), audit_index)| Signature {
                 key: key.name.as_str().to_owned(),
                 key_version: key.current_version,
                 algorithm: key.algorithm,
-                digest: item.digest,
+                digest,
                 signature,
                 public_key_fingerprint: fingerprint.clone(),
                 signed_at,
@@ -442,17 +448,17 @@ impl SigningService {
             .collect())
     }
 
-    /// The only place a backend is asked to sign, and only with an authorized request.
+    /// The only place a backend is asked to sign, and only digests the policy authorized.
     fn sign_authorized(
         &self,
         key: &Key,
-        _authorized: Authorized<()>,
-        items: &[SignItem],
-    ) -> Result<Vec<Vec<u8>>, CoreError> {
+        authorized: Authorized<Vec<Digest>>,
+    ) -> Result<Vec<(Digest, Vec<u8>)>, CoreError> {
         let signer = self.open(key)?;
-        items
-            .iter()
-            .map(|item| signer.sign_digest(&item.digest))
+        authorized
+            .into_inner()
+            .into_iter()
+            .map(|d| signer.sign_digest(&d).map(|sig| (d, sig)))
             .collect()
     }
 
@@ -463,6 +469,15 @@ impl SigningService {
             && let Some(k) = map.get(&cache_key)
         {
             return Ok(Arc::clone(k));
+        }
+        if key.backend != self.deps.backend.id() {
+            return Err(CoreError::new(
+                ErrorCode::BackendUnavailable,
+                format!(
+                    "key `{}` is held by key backend `{}`, which this server has not configured",
+                    key.name, key.backend
+                ),
+            ));
         }
         let version = key.current().ok_or_else(|| {
             CoreError::new(
@@ -496,6 +511,7 @@ impl SigningService {
     ) -> Result<(TokenInfo, SecretString), CoreError> {
         let mut token_id = None;
         let result = async {
+            self.authorize_audited(who, Operation::AdministerTokens)?;
             let name = KeyName::parse(name)?;
             let role = Role::parse(role).ok_or_else(|| {
                 CoreError::new(
@@ -510,7 +526,6 @@ impl SigningService {
                     "expiry is in the past; give a time in the future",
                 ));
             }
-            self.authorize_audited(who, Operation::AdministerTokens)?;
             let minted = token::mint(self.deps.random.as_ref())?;
             token_id = Some(minted.id.clone());
             let record = TokenRecord {
@@ -613,9 +628,7 @@ impl SigningService {
 
     /// A policy check for read-only operations (not audited: reads change nothing).
     fn allow(&self, who: &Principal, op: Operation<'_>) -> Result<(), CoreError> {
-        policy::authorize(who, op, ())
-            .map(|_| ())
-            .map_err(|d| denied(&d))
+        policy::authorize(who, op).map_err(|d| denied(&d))
     }
 
     /// A policy check whose denial the caller's audit event records.
@@ -688,6 +701,16 @@ fn validate_batch(batch: &SignBatch) -> Result<(), CoreError> {
         texts.push(("build.commit", b.commit.as_deref()));
         texts.push(("build.pipeline_id", b.pipeline_id.as_deref()));
     }
+    let too_long = |v: &str| v.len() > 2 * crate::algorithm::MAX_DIGEST_LEN + 2;
+    if let Some(item) = batch.items.iter().find(|i| too_long(&i.digest)) {
+        return Err(CoreError::new(
+            ErrorCode::DigestLengthMismatch,
+            format!(
+                "digest of {} characters is longer than any supported digest; send the hex digest",
+                item.digest.len()
+            ),
+        ));
+    }
     for item in &batch.items {
         texts.push(("artifact_name", item.artifact_name.as_deref()));
         texts.push(("artifact_kind", item.artifact_kind.as_deref()));
@@ -709,13 +732,6 @@ fn validate_batch(batch: &SignBatch) -> Result<(), CoreError> {
         }
     }
     Ok(())
-}
-
-fn digest_ref(d: &Digest) -> DigestRef {
-    DigestRef {
-        algorithm: d.algorithm().as_str().to_owned(),
-        value: d.to_hex(),
-    }
 }
 
 fn outcome_of(e: &CoreError) -> Outcome {

@@ -127,7 +127,7 @@ mod tests {
     fn garbage_key_is_rejected() -> Result<(), signet_core::CoreError> {
         let d = Digest::new(DigestAlgorithm::Sha256, vec![1; 32])?;
         for a in Algorithm::ALL {
-            let dd = Digest::new(a.default_digest(), vec![1; a.default_digest().len()])?;
+            let dd = Digest::new(a.default_digest(), vec![1; a.default_digest().output_len()])?;
             assert!(verify(a, b"not a key", &dd, b"sig").is_err());
         }
         assert!(verify(Algorithm::EcdsaP384, b"x", &d, b"sig").is_err());

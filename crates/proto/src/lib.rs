@@ -41,7 +41,7 @@ pub struct BuildInfo {
 pub struct SignRequest {
     /// Key name; the key's current version signs.
     pub key: String,
-    /// `sha256` (default), `sha384` or `sha512`.
+    /// `sha256`, `sha384` or `sha512`; default: the key's `default_digest_algorithm`.
     #[serde(default)]
     pub digest_algorithm: Option<String>,
     /// The artifact's digest, hex.
@@ -201,7 +201,7 @@ pub struct TokenList {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct AuditRecord {
     pub index: u64,
-    /// The event (see `docs/audit.md` for its fields).
+    /// The event (see `docs/api.md`, "Audit log", for its fields).
     #[schema(value_type = Object)]
     pub event: serde_json::Value,
 }

@@ -39,6 +39,23 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// A P-256 self-signed server certificate for `names`, valid for two years (renew by replacing
+/// `tls/cert.pem` and `tls/key.pem`).
+fn self_signed_cert(names: Vec<String>) -> Result<(String, String)> {
+    let mut params = rcgen::CertificateParams::new(names).context("invalid certificate names")?;
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "signetd");
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::hours(1);
+    params.not_after = now + time::Duration::days(730);
+    let key = rcgen::KeyPair::generate().context("cannot generate the TLS key")?;
+    let cert = params
+        .self_signed(&key)
+        .context("cannot sign the TLS certificate")?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
 pub async fn init(data_dir: &Path, listen: SocketAddr, node: String) -> Result<InitOutput> {
     if data_dir.join(CONFIG_FILE).exists() {
         bail!(
@@ -77,17 +94,13 @@ pub async fn init(data_dir: &Path, listen: SocketAddr, node: String) -> Result<I
     if !ip.is_unspecified() && !names.contains(&ip.to_string()) {
         names.push(ip.to_string());
     }
-    let certified =
-        rcgen::generate_simple_self_signed(names).context("cannot generate the TLS certificate")?;
+    let (cert_pem, key_pem) = self_signed_cert(names)?;
     let cert_path = in_dir(&data_dir, &cfg.server.tls_cert);
     if let Some(parent) = cert_path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(&cert_path, certified.cert.pem())?;
-    write_private(
-        &in_dir(&data_dir, &cfg.server.tls_key),
-        certified.signing_key.serialize_pem().as_bytes(),
-    )?;
+    std::fs::write(&cert_path, cert_pem)?;
+    write_private(&in_dir(&data_dir, &cfg.server.tls_key), key_pem.as_bytes())?;
 
     std::fs::write(data_dir.join(CONFIG_FILE), cfg.to_toml()?)?;
 

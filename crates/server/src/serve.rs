@@ -30,25 +30,31 @@ pub fn in_dir(data_dir: &Path, p: &Path) -> PathBuf {
     }
 }
 
-/// Reads the dev KEK file, refusing one that others can read.
-pub fn load_dev_kek(path: &Path) -> Result<Kek> {
+/// Refuses a secret file (KEK, TLS key) that group or others can read.
+pub fn check_private(path: &Path, what: &str) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path)
-            .with_context(|| format!("cannot read the key-encryption key `{}`", path.display()))?
+            .with_context(|| format!("cannot read the {what} `{}`", path.display()))?
             .permissions()
             .mode();
-        // INVARIANT: the dev KEK file must be private to its owner.
+        // INVARIANT: secret files must be private to their owner.
         if mode & 0o077 != 0 {
             bail!(
-                "key-encryption key `{}` has mode {:o}; restrict it with `chmod 600 {}`",
+                "{what} `{}` has mode {:o}; restrict it with `chmod 600 {}`",
                 path.display(),
                 mode & 0o777,
                 path.display()
             );
         }
     }
+    Ok(())
+}
+
+/// Reads the dev KEK file, refusing one that others can read.
+pub fn load_dev_kek(path: &Path) -> Result<Kek> {
+    check_private(path, "key-encryption key")?;
     let bytes = Zeroizing::new(
         std::fs::read(path)
             .with_context(|| format!("cannot read the key-encryption key `{}`", path.display()))?,
@@ -133,6 +139,7 @@ pub async fn serve(data_dir: &Path, listen: Option<SocketAddr>, insecure_http: b
             .await
             .with_context(|| format!("cannot serve on `{addr}`"))?;
     } else {
+        check_private(&in_dir(data_dir, &cfg.server.tls_key), "TLS private key")?;
         let tls = RustlsConfig::from_pem_file(
             in_dir(data_dir, &cfg.server.tls_cert),
             in_dir(data_dir, &cfg.server.tls_key),

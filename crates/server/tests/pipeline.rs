@@ -11,7 +11,7 @@ use signet_core::clock::ManualClock;
 use signet_core::principal::{Principal, PrincipalKind, Role};
 use signet_core::secret::SecretString;
 use signet_core::service::{Deps, RequestMeta, SignBatch, SignItem, SigningService};
-use signet_core::{CoreError, Digest, DigestAlgorithm, ErrorCode};
+use signet_core::{CoreError, ErrorCode};
 use signet_keys::{Kek, SoftwareBackend, SystemRandom};
 use signet_store::SqliteStore;
 use time::macros::datetime;
@@ -81,9 +81,10 @@ fn admin() -> Principal {
 fn batch(key: &str, n: usize) -> SignBatch {
     SignBatch {
         key: key.into(),
+        digest_algorithm: None,
         items: (0..n)
             .map(|i| SignItem {
-                digest: Digest::new(DigestAlgorithm::Sha256, vec![i as u8; 32]).unwrap(),
+                digest: hex::encode([i as u8; 32]),
                 artifact_name: Some(format!("a{i}")),
                 artifact_kind: None,
             })
@@ -129,6 +130,7 @@ async fn no_signature_without_a_durable_audit_entry() {
         assert_eq!(r.event.action, Action::Sign);
         assert_eq!(r.event.outcome, Outcome::Allowed);
         assert_eq!(r.event.digest.as_ref().unwrap().value, s.digest.to_hex());
+        assert_eq!(r.event.digest.as_ref().unwrap().algorithm, "sha256");
     }
 }
 
@@ -260,4 +262,76 @@ async fn rotation_keeps_old_versions_and_signs_with_the_new_one() {
     assert!(
         signet_formats::raw::verify(key.algorithm, wrong, &v1[0].digest, &v1[0].signature).is_err()
     );
+}
+
+#[tokio::test]
+async fn refused_batches_are_recorded_once_and_bounded() {
+    let f = fixture().await;
+    let meta = RequestMeta::default();
+    f.service
+        .create_key(&admin(), "k", "ed25519", &meta)
+        .await
+        .unwrap();
+    let before = f
+        .audit
+        .query(&AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len();
+    // 1001 items with an oversized reason: refused before any of it is copied into the log.
+    let mut b = batch("k", 1001);
+    b.reason = Some("x".repeat(100_000));
+    let err = f.service.sign(&admin(), b, &meta).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::BatchTooLarge);
+    let mut b = batch("k", 2);
+    b.reason = Some("x".repeat(100_000));
+    let err = f.service.sign(&admin(), b, &meta).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidRequest);
+    let after = f
+        .audit
+        .query(&AuditQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(after.len(), before + 2, "one event per refused batch");
+    assert!(after.iter().all(|r| {
+        r.event.context.is_none()
+            || r.event
+                .context
+                .as_ref()
+                .unwrap()
+                .reason
+                .as_deref()
+                .map_or(0, str::len)
+                < 2000
+    }));
+}
+
+#[tokio::test]
+async fn digest_algorithm_defaults_to_the_keys() {
+    let f = fixture().await;
+    let meta = RequestMeta::default();
+    f.service
+        .create_key(&admin(), "p384", "ecdsa-p384", &meta)
+        .await
+        .unwrap();
+    let mut b = batch("p384", 1);
+    b.items[0].digest = hex::encode([7u8; 48]);
+    let sigs = f.service.sign(&admin(), b, &meta).await.unwrap();
+    assert_eq!(
+        sigs[0].digest.algorithm(),
+        signet_core::DigestAlgorithm::Sha384
+    );
+    // A 32-byte digest for a SHA-384 key is a length mismatch, not a silent SHA-256 signature.
+    let err = f
+        .service
+        .sign(&admin(), batch("p384", 1), &meta)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::DigestLengthMismatch);
 }

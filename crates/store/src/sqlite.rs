@@ -269,8 +269,8 @@ impl KeyStore for SqliteStore {
                 .map_err(db_err("rotating a key"))?;
         if updated.rows_affected() != 1 {
             return Err(CoreError::new(
-                ErrorCode::InvalidRequest,
-                "the key was rotated concurrently; retry",
+                ErrorCode::Conflict,
+                "the key was rotated concurrently; check `signet key show` and retry if needed",
             ));
         }
         insert_version(&mut tx, key_id, version).await?;

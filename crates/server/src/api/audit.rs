@@ -65,7 +65,8 @@ pub async fn list(
 fn parse_action(s: &str) -> Result<Action, ApiError> {
     serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
         convert::bad_request(format!(
-            "unknown action `{s}`; use e.g. `sign`, `key_create`, `key_rotate`, `token_create`"
+            "unknown action `{}`; use e.g. `sign`, `key_create`, `key_rotate`, `token_create`",
+            s.chars().take(40).collect::<String>()
         ))
         .into()
     })

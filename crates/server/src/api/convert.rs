@@ -3,7 +3,7 @@
 use signet_core::audit::BuildInfo as CoreBuild;
 use signet_core::key::Key;
 use signet_core::service::{SignItem, Signature, TokenInfo as CoreToken};
-use signet_core::{CoreError, Digest, DigestAlgorithm, ErrorCode};
+use signet_core::{CoreError, DigestAlgorithm, ErrorCode};
 use signet_formats::bundle::Bundle;
 use signet_proto as p;
 
@@ -39,21 +39,21 @@ pub fn key_info(key: &Key) -> Result<p::KeyInfo, CoreError> {
     })
 }
 
-pub fn digest_algorithm(s: Option<&str>) -> Result<DigestAlgorithm, CoreError> {
-    s.map_or(Ok(DigestAlgorithm::Sha256), str::parse)
+/// `None` lets the key choose its default digest algorithm.
+pub fn digest_algorithm(s: Option<&str>) -> Result<Option<DigestAlgorithm>, CoreError> {
+    s.map(str::parse).transpose()
 }
 
 pub fn sign_item(
-    alg: DigestAlgorithm,
-    digest: &str,
+    digest: String,
     artifact_name: Option<String>,
     artifact_kind: Option<String>,
-) -> Result<SignItem, CoreError> {
-    Ok(SignItem {
-        digest: Digest::from_hex(alg, digest)?,
+) -> SignItem {
+    SignItem {
+        digest,
         artifact_name,
         artifact_kind,
-    })
+    }
 }
 
 pub fn build(b: Option<p::BuildInfo>) -> Option<CoreBuild> {

@@ -1,12 +1,12 @@
 //! `/api/v1/keys`.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use signet_core::key::KeyState;
 use signet_proto::{CreateKeyRequest, KeyInfo, KeyList, Problem};
 
 use super::auth::Caller;
-use super::{ApiJson, convert};
+use super::{ApiJson, ApiPath, convert};
 use crate::app::App;
 use crate::error::ApiError;
 
@@ -47,7 +47,7 @@ pub async fn list(State(app): State<App>, caller: Caller) -> Result<ApiJson<KeyL
 pub async fn show(
     State(app): State<App>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<ApiJson<KeyInfo>, ApiError> {
     let key = app.service.get_key(&caller.principal, &name).await?;
     Ok(ApiJson(convert::key_info(&key)?))
@@ -59,7 +59,7 @@ pub async fn show(
 pub async fn rotate(
     State(app): State<App>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<ApiJson<KeyInfo>, ApiError> {
     let key = app
         .service
@@ -74,7 +74,7 @@ pub async fn rotate(
 pub async fn disable(
     State(app): State<App>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<ApiJson<KeyInfo>, ApiError> {
     set_state(app, caller, name, KeyState::Disabled).await
 }
@@ -85,7 +85,7 @@ pub async fn disable(
 pub async fn enable(
     State(app): State<App>,
     caller: Caller,
-    Path(name): Path<String>,
+    ApiPath(name): ApiPath<String>,
 ) -> Result<ApiJson<KeyInfo>, ApiError> {
     set_state(app, caller, name, KeyState::Active).await
 }

@@ -32,6 +32,32 @@ where
     }
 }
 
+/// Path extractor whose rejections are problem documents.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(ApiPath(v)),
+            Err(e) => Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("invalid path parameter: {}", e.body_text()),
+            )),
+        }
+    }
+}
+
 impl<T: serde::Serialize> axum::response::IntoResponse for ApiJson<T> {
     fn into_response(self) -> axum::response::Response {
         Json(self.0).into_response()

@@ -26,12 +26,12 @@ pub async fn sign(
     let alg = convert::digest_algorithm(req.digest_algorithm.as_deref())?;
     let batch = SignBatch {
         key: req.key,
+        digest_algorithm: alg,
         items: vec![convert::sign_item(
-            alg,
-            &req.digest,
+            req.digest,
             req.artifact_name,
             req.artifact_kind,
-        )?],
+        )],
         reason: req.reason,
         build: convert::build(req.build),
     };
@@ -56,10 +56,11 @@ pub async fn sign_batch(
     let items = req
         .items
         .into_iter()
-        .map(|i| convert::sign_item(alg, &i.digest, i.artifact_name, i.artifact_kind))
-        .collect::<Result<Vec<_>, _>>()?;
+        .map(|i| convert::sign_item(i.digest, i.artifact_name, i.artifact_kind))
+        .collect();
     let batch = SignBatch {
         key: req.key,
+        digest_algorithm: alg,
         items,
         reason: req.reason,
         build: convert::build(req.build),

@@ -16,10 +16,21 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Readiness: the database and the key backend work.
+/// Readiness: the database and the key backend work; 503 `not_ready` otherwise (the cause is
+/// logged).
 pub async fn readyz(State(app): State<App>) -> Result<&'static str, ApiError> {
-    app.store.health().await?;
-    app.service.backend_health()?;
+    let checks = async {
+        app.store.health().await?;
+        app.service.backend_health()
+    };
+    if let Err(e) = checks.await {
+        tracing::error!(error = %e, "not ready");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the database or the key backend is not available; see the server log",
+        ));
+    }
     Ok("ready\n")
 }
 
@@ -28,9 +39,10 @@ pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
     match app.metrics.encode() {
         Ok(body) => (
             StatusCode::OK,
+            // prometheus-client writes the OpenMetrics text format (with `# EOF`).
             [(
                 header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
             )],
             body,
         )

@@ -1,11 +1,11 @@
 //! `/api/v1/tokens`: API tokens for service accounts.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use signet_proto::{CreateTokenRequest, CreatedToken, Problem, TokenList};
 
 use super::auth::Caller;
-use super::{ApiJson, convert};
+use super::{ApiJson, ApiPath, convert};
 use crate::app::App;
 use crate::error::ApiError;
 
@@ -54,7 +54,7 @@ pub async fn list(State(app): State<App>, caller: Caller) -> Result<ApiJson<Toke
 pub async fn revoke(
     State(app): State<App>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     app.service
         .revoke_token(&caller.principal, &id, &caller.meta)
