@@ -101,6 +101,8 @@ pub struct Deps {
     pub backend: Arc<dyn KeyBackend>,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
+    /// Where expensive signing jobs run.
+    pub offload: Arc<dyn crate::offload::Offload>,
     /// This node's name, recorded in every audit event.
     pub node: String,
 }
@@ -414,7 +416,7 @@ impl SigningService {
             }
         };
 
-        let signed = match self.sign_authorized(&key, authorized) {
+        let signed = match self.sign_authorized(&key, authorized).await {
             Ok(signed) => signed,
             Err(e) => {
                 self.record(events_for(&key_ref, digest_alg, &outcome_of(&e)))
@@ -449,17 +451,38 @@ impl SigningService {
     }
 
     /// The only place a backend is asked to sign, and only digests the policy authorized.
-    fn sign_authorized(
+    async fn sign_authorized(
         &self,
         key: &Key,
         authorized: Authorized<Vec<Digest>>,
     ) -> Result<Vec<(Digest, Vec<u8>)>, CoreError> {
+        use crate::offload::{INLINE_BUDGET, relative_cost};
         let signer = self.open(key)?;
-        authorized
-            .into_inner()
-            .into_iter()
-            .map(|d| signer.sign_digest(&d).map(|sig| (d, sig)))
-            .collect()
+        let digests = authorized.into_inner();
+        let cost = u32::try_from(digests.len())
+            .unwrap_or(u32::MAX)
+            .saturating_mul(relative_cost(key.algorithm));
+        let signatures = if cost <= INLINE_BUDGET {
+            digests
+                .iter()
+                .map(|d| signer.sign_digest(d))
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            let job_digests = digests.clone();
+            self.deps
+                .offload
+                .run(Box::new(move || {
+                    job_digests.iter().map(|d| signer.sign_digest(d)).collect()
+                }))
+                .await?
+        };
+        if signatures.len() != digests.len() {
+            return Err(CoreError::new(
+                ErrorCode::Internal,
+                "the key backend returned the wrong number of signatures",
+            ));
+        }
+        Ok(digests.into_iter().zip(signatures).collect())
     }
 
     /// The opened signing key of the key's current version, cached after the first use.

@@ -11,4 +11,5 @@ pub mod config;
 pub mod error;
 pub mod init;
 pub mod metrics;
+pub mod offload;
 pub mod serve;

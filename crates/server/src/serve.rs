@@ -83,6 +83,7 @@ pub async fn build_app(data_dir: &Path, cfg: &Config) -> Result<App> {
         backend,
         clock: Arc::new(SystemClock),
         random: Arc::new(SystemRandom),
+        offload: Arc::new(crate::offload::BlockingPool::per_core()),
         node: cfg.server.node.clone(),
     });
     Ok(App {

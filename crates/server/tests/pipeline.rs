@@ -59,6 +59,7 @@ async fn fixture() -> Fixture {
         backend: Arc::new(SoftwareBackend::new(kek)),
         clock: clock.clone(),
         random: Arc::new(SystemRandom),
+        offload: Arc::new(signet_server::offload::BlockingPool::per_core()),
         node: "test".into(),
     });
     Fixture {

@@ -1,5 +1,10 @@
 //! The SQLite store. WAL journal with `synchronous=FULL`: a committed transaction has been
 //! fsync'd, which the audit log's durability promise relies on.
+//!
+//! SQLite has one writer at a time, so every write goes through one writer connection, in
+//! `BEGIN IMMEDIATE` transactions: a deferred transaction that reads and then writes cannot
+//! upgrade its lock while another connection writes (SQLITE_BUSY, which no timeout cures).
+//! Reads use a pool of read-only connections, which WAL runs beside the writer.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -24,9 +29,10 @@ const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001
 /// The SQLite implementation of every store trait.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reader connections.
     pool: SqlitePool,
-    /// One audit writer at a time: indices are dense and assigned in order.
-    audit_writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The one writer connection: every write, in `BEGIN IMMEDIATE` transactions.
+    writer: SqlitePool,
 }
 
 fn db_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> CoreError {
@@ -56,15 +62,19 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts)
+        // The writer connects first: it creates the file.
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(60))
+            .connect_with(opts.clone())
             .await
             .map_err(db_err("opening the SQLite database"))?;
-        let store = SqliteStore {
-            pool,
-            audit_writer: Default::default(),
-        };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts.read_only(true))
+            .await
+            .map_err(db_err("opening the SQLite database"))?;
+        let store = SqliteStore { pool, writer };
         store.migrate().await?;
         Ok(store)
     }
@@ -73,24 +83,20 @@ impl SqliteStore {
         sqlx::query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
         )
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(db_err("creating the migrations table"))?;
         for (version, sql) in MIGRATIONS {
             let done: Option<i64> =
                 sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
                     .bind(version)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.writer)
                     .await
                     .map_err(db_err("reading migrations"))?;
             if done.is_some() {
                 continue;
             }
-            let mut tx = self
-                .pool
-                .begin()
-                .await
-                .map_err(db_err("starting a migration"))?;
+            let mut tx = self.write_tx().await?;
             sqlx::raw_sql(*sql)
                 .execute(&mut *tx)
                 .await
@@ -120,6 +126,15 @@ impl SqliteStore {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
+    }
+
+    /// A write transaction on the writer connection.
+    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, CoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(db_err("starting a write transaction"))
     }
 
     async fn versions(&self, key_id: &str) -> Result<Vec<KeyVersion>, CoreError> {
@@ -190,11 +205,7 @@ async fn insert_version(
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn create_key(&self, key: &Key) -> Result<(), CoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db_err("starting a transaction"))?;
+        let mut tx = self.write_tx().await?;
         let inserted = sqlx::query(
             "INSERT INTO keys (id, name, algorithm, backend, state, created_at, current_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
@@ -254,11 +265,7 @@ impl KeyStore for SqliteStore {
         expected_current: u32,
         version: &KeyVersion,
     ) -> Result<(), CoreError> {
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db_err("starting a transaction"))?;
+        let mut tx = self.write_tx().await?;
         let updated =
             sqlx::query("UPDATE keys SET current_version = ? WHERE id = ? AND current_version = ?")
                 .bind(i64::from(version.version))
@@ -281,7 +288,7 @@ impl KeyStore for SqliteStore {
         sqlx::query("UPDATE keys SET state = ? WHERE id = ?")
             .bind(state.as_str())
             .bind(key_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(db_err("changing a key's state"))?;
         Ok(())
@@ -322,7 +329,7 @@ impl TokenStore for SqliteStore {
         .bind(t.expires_at.map(nanos))
         .bind(t.revoked_at.map(nanos))
         .bind(&t.created_by)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(db_err("storing a token"))?;
         Ok(())
@@ -354,7 +361,7 @@ impl TokenStore for SqliteStore {
             sqlx::query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?")
                 .bind(nanos(at))
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(db_err("revoking a token"))?;
         Ok(exists.rows_affected() == 1)
@@ -364,12 +371,7 @@ impl TokenStore for SqliteStore {
 #[async_trait]
 impl AuditLog for SqliteStore {
     async fn append(&self, events: Vec<AuditEvent>) -> Result<Vec<u64>, CoreError> {
-        let _writer = self.audit_writer.lock().await;
-        let mut tx = self
-            .pool
-            .begin()
-            .await
-            .map_err(db_err("starting an audit append"))?;
+        let mut tx = self.write_tx().await?;
         let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_log")
             .fetch_one(&mut *tx)
             .await

@@ -1,0 +1,41 @@
+//! Where CPU-heavy signing runs. Core has no async runtime, so the server injects one: cheap
+//! requests sign inline on the request task, expensive ones (RSA, large batches) on a bounded
+//! pool of blocking threads, so they never stall the tasks serving other requests.
+
+use async_trait::async_trait;
+
+use crate::algorithm::Algorithm;
+use crate::error::CoreError;
+
+/// A signing job: signatures in the order of its digests.
+pub type SignJob = Box<dyn FnOnce() -> Result<Vec<Vec<u8>>, CoreError> + Send + 'static>;
+
+#[async_trait]
+pub trait Offload: Send + Sync {
+    async fn run(&self, job: SignJob) -> Result<Vec<Vec<u8>>, CoreError>;
+}
+
+/// Runs jobs on the caller's thread (tests and tools without a runtime of their own).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Inline;
+
+#[async_trait]
+impl Offload for Inline {
+    async fn run(&self, job: SignJob) -> Result<Vec<Vec<u8>>, CoreError> {
+        job()
+    }
+}
+
+/// Rough signing cost of one signature, relative to ECDSA P-256 (about 30 µs here).
+pub const fn relative_cost(a: Algorithm) -> u32 {
+    match a {
+        Algorithm::Ed25519 | Algorithm::EcdsaP256 => 1,
+        Algorithm::EcdsaP384 => 4,
+        Algorithm::Rsa3072Pss | Algorithm::Rsa3072Pkcs1 => 50,
+        Algorithm::Rsa4096Pss | Algorithm::Rsa4096Pkcs1 => 120,
+    }
+}
+
+/// Jobs up to this cost (about half a millisecond) sign inline: handing them to another thread
+/// would cost more than it saves.
+pub const INLINE_BUDGET: u32 = 16;
