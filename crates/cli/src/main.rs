@@ -208,16 +208,7 @@ async fn login(o: &Overrides, args: LoginArgs) -> Result<()> {
     if file.url.is_none() {
         bail!("no server URL; run `signet login --url https://HOST:PORT --ca CERT --token-stdin`");
     }
-    let path = config::save_file(&file)?;
-    // Check the settings work before saying so.
-    check_saved_settings().await?;
-    println!("saved {}", path.display());
-    Ok(())
-}
-
-/// Lists keys with the saved settings (environment overrides aside) to prove they work.
-async fn check_saved_settings() -> Result<()> {
-    let file = config::load_file()?;
+    // Check the new settings before they replace working ones.
     let cfg = signet_client::ClientConfig {
         url: file.url.clone().unwrap_or_default(),
         token: file.token.clone().map(Zeroizing::new),
@@ -227,7 +218,9 @@ async fn check_saved_settings() -> Result<()> {
     signet_client::Client::new(&cfg)?
         .list_keys()
         .await
-        .context("the saved settings do not work")?;
+        .context("these settings do not work; nothing was saved")?;
+    let path = config::save_file(&file)?;
+    println!("saved {}", path.display());
     Ok(())
 }
 

@@ -106,13 +106,15 @@ impl CoreError {
     }
 }
 
+/// `message (code)`, with the cause for internal errors: the same shape the CLI prints for
+/// problems from the server.
 impl fmt::Display for CoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)?;
         if let Some(source) = &self.source {
             write!(f, ": {source}")?;
         }
-        Ok(())
+        write!(f, " ({})", self.code)
     }
 }
 

@@ -8,6 +8,7 @@
 //! Every wait here is bounded: a server that never binds, never answers or never exits makes a
 //! test fail with its log, not hang.
 
+use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
@@ -115,11 +116,34 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Result<Option<ExitS
 
 /// Runs a command to completion with captured output, killing it after `timeout`.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Output> {
+    run_with_input(cmd, None, timeout)
+}
+
+/// Like [`run_with_timeout`], with `input` (when given) written to the command's stdin, which
+/// is then closed.
+pub fn run_with_input(
+    cmd: &mut Command,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<Output> {
+    if input.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("cannot run {cmd:?}"))?;
+    let feeder = match (input, child.stdin.take()) {
+        (Some(bytes), Some(mut stdin)) => {
+            let bytes = bytes.to_vec();
+            // A thread, so a child that never reads cannot block us past the timeout.
+            Some(thread::spawn(move || {
+                let _ = stdin.write_all(&bytes);
+            }))
+        }
+        _ => None,
+    };
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
     let status = match wait_timeout(&mut child, timeout)? {
@@ -130,6 +154,9 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Result<Output> 
             bail!("{cmd:?} did not finish within {timeout:?}");
         }
     };
+    if let Some(f) = feeder {
+        let _ = f.join();
+    }
     let stdout = out.join().unwrap_or_default();
     let stderr = err.join().unwrap_or_default();
     Ok(Output {
@@ -389,6 +416,49 @@ impl Server {
         let dir = self.root.path().join("scratch");
         std::fs::create_dir_all(&dir)?;
         Ok(dir)
+    }
+
+    /// An empty directory for `XDG_CONFIG_HOME` of `signet` commands (new on each call), so
+    /// no test ever reads or writes the real user's config.
+    pub fn config_home(&self) -> Result<PathBuf> {
+        let n = FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = self.root.path().join(format!("xdg-config-{n}"));
+        std::fs::create_dir_all(&dir)?;
+        Ok(dir)
+    }
+
+    /// A `signet` command configured for this server by environment (`SIGNET_URL`,
+    /// `SIGNET_CA`, and `SIGNET_TOKEN` when `token` is given), with an empty config directory
+    /// and the scratch directory as working directory.
+    pub fn signet_command(&self, token: Option<&str>) -> Result<Command> {
+        let mut cmd = signet(&self.config_home()?)?;
+        cmd.env("SIGNET_URL", &self.base_url)
+            .env("SIGNET_CA", &self.ca_cert)
+            .current_dir(self.scratch()?);
+        if let Some(t) = token {
+            cmd.env("SIGNET_TOKEN", t);
+        }
+        Ok(cmd)
+    }
+
+    /// Runs `signet ARGS` as the admin.
+    pub fn signet<I, S>(&self, args: I) -> Result<CliOutput>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.signet_as(&self.admin_token, args)
+    }
+
+    /// Runs `signet ARGS` with `token` in `SIGNET_TOKEN`.
+    pub fn signet_as<I, S>(&self, token: &str, args: I) -> Result<CliOutput>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.signet_command(Some(token))?;
+        cmd.args(args);
+        run_cli(&mut cmd, None)
     }
 
     fn log_dir(&self) -> PathBuf {
@@ -757,6 +827,220 @@ impl Response {
         }
         Ok(())
     }
+}
+
+// ---- the CLI ----------------------------------------------------------------------------------
+
+/// Every environment variable `signet` reads (directly or as a flag default).
+pub const SIGNET_CLI_ENV: [&str; 7] = [
+    "SIGNET_URL",
+    "SIGNET_TOKEN",
+    "SIGNET_CA",
+    "SIGNET_REASON",
+    "SIGNET_BUILD_REPOSITORY",
+    "SIGNET_BUILD_COMMIT",
+    "SIGNET_BUILD_PIPELINE",
+];
+
+/// A `signet` command with no inherited `SIGNET_*` settings, `XDG_CONFIG_HOME` (and `HOME`) set
+/// to `config_home`, and stdin from `/dev/null`.
+pub fn signet(config_home: &Path) -> Result<Command> {
+    let mut cmd = Command::new(bin("signet")?);
+    for var in SIGNET_CLI_ENV {
+        cmd.env_remove(var);
+    }
+    cmd.env("XDG_CONFIG_HOME", config_home)
+        .env("HOME", config_home)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    Ok(cmd)
+}
+
+/// What a CLI run produced.
+#[derive(Debug)]
+pub struct CliOutput {
+    /// The command line, for messages.
+    pub command: String,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl CliOutput {
+    /// The exit code (`None` when killed by a signal).
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+
+    /// Fails unless the command exited 0.
+    pub fn ok(&self) -> Result<&Self> {
+        ensure!(
+            self.code() == Some(0),
+            "`{}` failed ({}):\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.command,
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        Ok(self)
+    }
+
+    /// Fails unless the command exited with `code` and its stderr contains `needle`
+    /// (case-insensitive).
+    pub fn fails_with(&self, code: i32, needle: &str) -> Result<&Self> {
+        ensure!(
+            self.code() == Some(code),
+            "`{}`: expected exit {code}, got {}:\n--- stdout ---\n{}--- stderr ---\n{}",
+            self.command,
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        ensure!(
+            self.stderr
+                .to_ascii_lowercase()
+                .contains(&needle.to_ascii_lowercase()),
+            "`{}`: stderr does not mention `{needle}`:\n{}",
+            self.command,
+            self.stderr
+        );
+        Ok(self)
+    }
+
+    /// stdout parsed as JSON.
+    pub fn json(&self) -> Result<Value> {
+        serde_json::from_str(&self.stdout)
+            .with_context(|| format!("`{}` printed non-JSON: {}", self.command, self.stdout))
+    }
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut parts = vec![cmd.get_program().to_string_lossy().into_owned()];
+    parts.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    parts.join(" ")
+}
+
+/// Runs a CLI command (bounded by the command timeout), with `stdin` piped in when given.
+pub fn run_cli(cmd: &mut Command, stdin: Option<&[u8]>) -> Result<CliOutput> {
+    let out = run_with_input(cmd, stdin, COMMAND_TIMEOUT)?;
+    Ok(CliOutput {
+        command: describe(cmd),
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// A CLI run with its peak resident set size.
+#[derive(Debug)]
+pub struct Measured {
+    pub output: CliOutput,
+    /// Peak RSS in KiB.
+    pub peak_rss_kib: u64,
+    pub wall: Duration,
+    /// `"time"` (GNU `/usr/bin/time -f %M`) or `"proc"` (polling `VmHWM`).
+    pub method: &'static str,
+}
+
+/// Runs `cmd` (killed after `timeout`) and measures its peak RSS: with GNU `/usr/bin/time` when
+/// installed (unless `SIGNET_E2E_RSS=proc`), else by polling `VmHWM` in `/proc/PID/status`
+/// while it runs.
+pub fn run_measuring_rss(cmd: &mut Command, timeout: Duration) -> Result<Measured> {
+    let time_bin = Path::new("/usr/bin/time");
+    let force_proc = std::env::var_os("SIGNET_E2E_RSS").is_some_and(|v| v == "proc");
+    if time_bin.is_file() && !force_proc {
+        let report = tempfile::NamedTempFile::new()?;
+        let mut wrapped = Command::new(time_bin);
+        wrapped
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(report.path())
+            .arg(cmd.get_program())
+            .args(cmd.get_args())
+            .stdin(Stdio::null());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => wrapped.env(k, v),
+                None => wrapped.env_remove(k),
+            };
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        let start = Instant::now();
+        let out = run_with_timeout(&mut wrapped, timeout)?;
+        let wall = start.elapsed();
+        let text = std::fs::read_to_string(report.path())?;
+        // GNU time writes "Command exited with non-zero status N" before the figure.
+        let peak_rss_kib = text
+            .lines()
+            .rev()
+            .find_map(|l| l.trim().parse::<u64>().ok())
+            .with_context(|| format!("no peak RSS in /usr/bin/time's report: {text:?}"))?;
+        return Ok(Measured {
+            output: CliOutput {
+                command: describe(cmd),
+                status: out.status,
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            },
+            peak_rss_kib,
+            wall,
+            method: "time",
+        });
+    }
+
+    let start = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot run {cmd:?}"))?;
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let status_path = format!("/proc/{}/status", child.id());
+    let deadline = start + timeout;
+    let mut peak = 0u64;
+    let status = loop {
+        // Read before try_wait: once reaped, the figure is gone.
+        if let Ok(text) = std::fs::read_to_string(&status_path)
+            && let Some(kib) = text.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            })
+        {
+            peak = peak.max(kib);
+        }
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{cmd:?} did not finish within {timeout:?}");
+        }
+        thread::sleep(Duration::from_millis(5));
+    };
+    let wall = start.elapsed();
+    ensure!(peak > 0, "never read VmHWM of {cmd:?}");
+    Ok(Measured {
+        output: CliOutput {
+            command: describe(cmd),
+            status,
+            stdout: String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned(),
+            stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
+        },
+        peak_rss_kib: peak,
+        wall,
+        method: "proc",
+    })
+}
+
+/// A loopback TCP port nothing listens on (bound, then released).
+pub fn closed_port() -> Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
 }
 
 // ---- data, digests and OpenSSL ----------------------------------------------------------------
