@@ -67,6 +67,14 @@ pub async fn run(o: &Overrides, json: bool, cmd: KeyCommand) -> Result<()> {
                     key.current_version
                 );
             };
+            if json {
+                return print_json(&serde_json::json!({
+                    "key": key.name,
+                    "version": v.version,
+                    "fingerprint": v.fingerprint,
+                    "public_key_pem": v.public_key_pem,
+                }));
+            }
             print!("{}", v.public_key_pem);
             return Ok(());
         }

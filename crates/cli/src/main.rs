@@ -136,7 +136,7 @@ async fn run(cli: Cli) -> Result<()> {
         ca: cli.ca.clone(),
     };
     match cli.command {
-        Command::Login(args) => login(&overrides, args).await,
+        Command::Login(args) => login(&overrides, cli.json, args).await,
         Command::Status => {
             let s = config::client(&overrides)?.status().await?;
             if cli.json {
@@ -181,7 +181,7 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-async fn login(o: &Overrides, args: LoginArgs) -> Result<()> {
+async fn login(o: &Overrides, json: bool, args: LoginArgs) -> Result<()> {
     let mut file = config::load_file()?;
     if let Some(url) = o.url.clone() {
         file.url = Some(url);
@@ -220,6 +220,9 @@ async fn login(o: &Overrides, args: LoginArgs) -> Result<()> {
         .await
         .context("these settings do not work; nothing was saved")?;
     let path = config::save_file(&file)?;
+    if json {
+        return print_json(&serde_json::json!({ "saved": path }));
+    }
     println!("saved {}", path.display());
     Ok(())
 }
@@ -263,8 +266,11 @@ async fn token(o: &Overrides, json: bool, cmd: TokenCommand) -> Result<()> {
                 "ID", "NAME", "ROLE", "STATE"
             );
             for t in &list.tokens {
+                let now = time::OffsetDateTime::now_utc();
                 let state = if t.revoked_at.is_some() {
                     "revoked"
+                } else if t.expires_at.is_some_and(|e| e <= now) {
+                    "expired"
                 } else {
                     "active"
                 };
@@ -280,6 +286,9 @@ async fn token(o: &Overrides, json: bool, cmd: TokenCommand) -> Result<()> {
         }
         TokenCommand::Revoke { id } => {
             client.revoke_token(&id).await?;
+            if json {
+                return print_json(&serde_json::json!({ "revoked": id }));
+            }
             println!("revoked {id}");
             Ok(())
         }

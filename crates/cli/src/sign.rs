@@ -103,6 +103,17 @@ pub async fn run(o: &Overrides, json: bool, args: SignArgs) -> Result<()> {
         return Ok(());
     }
 
+    if args.output_dir.is_some() {
+        let mut seen = std::collections::HashSet::new();
+        for path in &args.files {
+            if !seen.insert(file_name(path)) {
+                bail!(
+                    "two inputs are named `{}`; their outputs would collide in --output-dir, so sign them separately",
+                    file_name(path)
+                );
+            }
+        }
+    }
     // Hash every file locally, streaming; only digests go to the server.
     let mut items = Vec::with_capacity(args.files.len());
     for path in &args.files {

@@ -26,13 +26,16 @@ impl BlockingPool {
 #[async_trait]
 impl Offload for BlockingPool {
     async fn run(&self, job: SignJob) -> Result<Vec<Vec<u8>>, CoreError> {
-        let _permit = self
-            .permits
-            .acquire()
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
             .await
             .map_err(|e| CoreError::internal("signing pool closed", e))?;
-        tokio::task::spawn_blocking(job)
-            .await
-            .map_err(|e| CoreError::new(ErrorCode::Internal, format!("signing task failed: {e}")))?
+        // The permit lives as long as the job, even if the request is dropped meanwhile.
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            job()
+        })
+        .await
+        .map_err(|e| CoreError::new(ErrorCode::Internal, format!("signing task failed: {e}")))?
     }
 }

@@ -47,7 +47,11 @@ pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
             body,
         )
             .into_response(),
-        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        Err(_) => ApiError::from(signet_core::CoreError::new(
+            signet_core::ErrorCode::Internal,
+            "encoding metrics failed",
+        ))
+        .into_response(),
     }
 }
 
