@@ -9,6 +9,7 @@
 //! Depends on `signet-core` only.
 
 pub mod bundle;
+pub mod checkpoint;
 pub mod pem;
 pub mod raw;
 
@@ -25,4 +26,6 @@ pub enum FormatError {
     BadSignature { algorithm: String, digest: String },
     #[error("invalid bundle: {0}")]
     Bundle(String),
+    #[error("invalid checkpoint: {0}")]
+    Checkpoint(String),
 }
