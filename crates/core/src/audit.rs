@@ -114,6 +114,27 @@ pub struct AuditEvent {
     pub node: String,
 }
 
+/// A signed checkpoint: the tree size, its root hash and the signed note over them
+/// (C2SP tlog-checkpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub size: u64,
+    pub root: crate::merkle::Hash,
+    pub note: String,
+}
+
+/// Where an appended event landed, with what proves it is in the log.
+#[derive(Debug, Clone)]
+pub struct AuditReceipt {
+    pub index: u64,
+    /// The entry's exact bytes (canonical JSON): its leaf hash is SHA-256(0x00 || entry).
+    pub entry: Vec<u8>,
+    pub leaf_hash: crate::merkle::Hash,
+    /// Inclusion proof against `checkpoint` (RFC 9162 §2.1.3).
+    pub inclusion_proof: Vec<crate::merkle::Hash>,
+    pub checkpoint: std::sync::Arc<Checkpoint>,
+}
+
 /// A stored event and its position in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRecord {
@@ -128,15 +149,19 @@ pub struct AuditQuery {
     pub key: Option<String>,
     pub actor_id: Option<String>,
     pub action: Option<Action>,
+    /// Hex digest value.
+    pub digest: Option<String>,
+    pub since: Option<OffsetDateTime>,
+    pub until: Option<OffsetDateTime>,
     pub limit: u32,
 }
 
 /// The append-only audit log.
 #[async_trait]
 pub trait AuditLog: Send + Sync {
-    /// Appends events in order and returns their indices. When this returns `Ok`, the events
-    /// are durable (synced to stable storage).
-    async fn append(&self, events: Vec<AuditEvent>) -> Result<Vec<u64>, CoreError>;
+    /// Appends events in order and returns where each landed. When this returns `Ok`, the
+    /// events are durable (synced to stable storage).
+    async fn append(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditReceipt>, CoreError>;
 
     /// Lists records in index order.
     async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, CoreError>;

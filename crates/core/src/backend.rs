@@ -53,4 +53,16 @@ pub trait SigningKey: Send + Sync {
     /// message (see `docs/signatures.md`). Callers have checked that the key accepts the digest's
     /// algorithm ([`Algorithm::accepts`]); implementations check again.
     fn sign_digest(&self, digest: &Digest) -> Result<Vec<u8>, CoreError>;
+
+    /// Signs a whole message (Ed25519 only, RFC 8032 §5.1.6). Used inside the server for keys
+    /// it signs its own statements with (audit checkpoints); never reachable from the API.
+    fn sign_message(&self, _message: &[u8]) -> Result<Vec<u8>, CoreError> {
+        Err(CoreError::new(
+            crate::ErrorCode::UnsupportedAlgorithm,
+            format!(
+                "`{}` keys do not sign whole messages; use an ed25519 key",
+                self.algorithm()
+            ),
+        ))
+    }
 }

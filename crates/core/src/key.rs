@@ -35,7 +35,15 @@ impl KeyName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Names starting with `signet-` belong to Signet's own keys (the audit log key).
+    pub fn is_reserved(&self) -> bool {
+        self.0.starts_with(RESERVED_PREFIX)
+    }
 }
+
+/// Prefix of the names of Signet's own keys.
+pub const RESERVED_PREFIX: &str = "signet-";
 
 impl TryFrom<String> for KeyName {
     type Error = CoreError;

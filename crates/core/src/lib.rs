@@ -14,6 +14,7 @@ pub mod backend;
 pub mod clock;
 pub mod error;
 pub mod key;
+pub mod log;
 pub mod merkle;
 pub mod offload;
 pub mod policy;

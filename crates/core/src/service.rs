@@ -63,7 +63,8 @@ pub struct Signature {
     pub signature: Vec<u8>,
     pub public_key_fingerprint: String,
     pub signed_at: OffsetDateTime,
-    pub audit_index: u64,
+    /// The signature's audit entry and its proof of inclusion in the log.
+    pub log: crate::audit::AuditReceipt,
 }
 
 /// A token as listed (never its secret or hash).
@@ -182,7 +183,15 @@ impl SigningService {
 
     pub async fn list_keys(&self, who: &Principal) -> Result<Vec<Key>, CoreError> {
         self.allow(who, Operation::ReadKeys)?;
-        self.deps.keys.list_keys().await
+        // Signet's own keys are not for signing; `GET /api/v1/log/key` shows the log key.
+        Ok(self
+            .deps
+            .keys
+            .list_keys()
+            .await?
+            .into_iter()
+            .filter(|k| !k.name.is_reserved())
+            .collect())
     }
 
     pub async fn get_key(&self, who: &Principal, name: &str) -> Result<Key, CoreError> {
@@ -205,6 +214,15 @@ impl SigningService {
         let result = async {
             self.authorize_audited(who, Operation::AdministerKeys)?;
             let name = KeyName::parse(name)?;
+            if name.is_reserved() {
+                return Err(CoreError::new(
+                    ErrorCode::InvalidName,
+                    format!(
+                        "key names starting with `{}` are reserved for Signet's own keys; pick another name",
+                        crate::key::RESERVED_PREFIX
+                    ),
+                ));
+            }
             let algorithm: Algorithm = algorithm.parse()?;
             if self.deps.keys.get_key(name.as_str()).await?.is_some() {
                 return Err(key_exists(name.as_str()));
@@ -256,6 +274,9 @@ impl SigningService {
         let result = async {
             self.authorize_audited(who, Operation::AdministerKeys)?;
             let key = self.load_key(name).await?;
+            if key.name.is_reserved() {
+                return Err(reserved(&key));
+            }
             let version = key.current_version + 1;
             key_ref.version = Some(version);
             key_ref.algorithm = Some(key.algorithm.as_str().to_owned());
@@ -302,6 +323,9 @@ impl SigningService {
         let result = async {
             self.authorize_audited(who, Operation::AdministerKeys)?;
             let key = self.load_key(name).await?;
+            if key.name.is_reserved() {
+                return Err(reserved(&key));
+            }
             if key.state != state {
                 self.deps.keys.set_state(&key.id, state).await?;
             }
@@ -370,8 +394,12 @@ impl SigningService {
             key_ref.version = Some(key.current_version);
             key_ref.algorithm = Some(key.algorithm.as_str().to_owned());
             let alg = *digest_alg.get_or_insert(key.algorithm.default_digest());
-            // Gates before policy: a disabled key or a digest the key does not take is refused
-            // whoever asks.
+            // Gates before policy: Signet's own keys, a disabled key or a digest the key does
+            // not take are refused whoever asks.
+            // INVARIANT: the audit log key signs checkpoints only, never a client's digest.
+            if key.name.is_reserved() {
+                return Err(reserved(&key));
+            }
             if key.state != KeyState::Active {
                 return Err(CoreError::new(
                     ErrorCode::KeyDisabled,
@@ -431,13 +459,13 @@ impl SigningService {
             .map_or_else(|| self.deps.clock.now(), |e| e.time);
         // INVARIANT: no signature leaves before its audit entry is durable. `record` returns
         // only after the log has synced; on error the signatures are dropped here.
-        let indices = self.record(events).await?;
+        let receipts = self.record(events).await?;
 
         let fingerprint = key.current().map(|v| v.fingerprint()).unwrap_or_default();
         Ok(signed
             .into_iter()
-            .zip(indices)
-            .map(|((digest, signature), audit_index)| Signature {
+            .zip(receipts)
+            .map(|((digest, signature), log)| Signature {
                 key: key.name.as_str().to_owned(),
                 key_version: key.current_version,
                 algorithm: key.algorithm,
@@ -445,7 +473,7 @@ impl SigningService {
                 signature,
                 public_key_fingerprint: fingerprint.clone(),
                 signed_at,
-                audit_index,
+                log,
             })
             .collect())
     }
@@ -650,7 +678,7 @@ impl SigningService {
     }
 
     /// A policy check for read-only operations (not audited: reads change nothing).
-    fn allow(&self, who: &Principal, op: Operation<'_>) -> Result<(), CoreError> {
+    pub fn allow(&self, who: &Principal, op: Operation<'_>) -> Result<(), CoreError> {
         policy::authorize(who, op).map_err(|d| denied(&d))
     }
 
@@ -697,7 +725,10 @@ impl SigningService {
         self.record(vec![ev]).await.map(|_| ())
     }
 
-    async fn record(&self, events: Vec<AuditEvent>) -> Result<Vec<u64>, CoreError> {
+    async fn record(
+        &self,
+        events: Vec<AuditEvent>,
+    ) -> Result<Vec<crate::audit::AuditReceipt>, CoreError> {
         self.deps.audit.append(events).await
     }
 }
@@ -780,6 +811,16 @@ fn unauthenticated() -> CoreError {
     CoreError::new(
         ErrorCode::Unauthenticated,
         "missing or invalid API token; send `Authorization: Bearer <token>` (see `signet login`)",
+    )
+}
+
+fn reserved(key: &Key) -> CoreError {
+    CoreError::new(
+        ErrorCode::PolicyDenied,
+        format!(
+            "key `{}` is Signet's own audit log key; it signs log checkpoints only and is managed by signetd",
+            key.name
+        ),
     )
 }
 

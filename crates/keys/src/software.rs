@@ -220,6 +220,20 @@ impl SigningKey for SoftwareKey {
         self.algorithm
     }
 
+    fn sign_message(&self, message: &[u8]) -> Result<Vec<u8>, CoreError> {
+        match &self.inner {
+            // RFC 8032 §5.1.6 over the whole message.
+            Inner::Ed25519(kp) => Ok(kp.sign(message).as_ref().to_vec()),
+            _ => Err(CoreError::new(
+                ErrorCode::UnsupportedAlgorithm,
+                format!(
+                    "`{}` keys do not sign whole messages here; use an ed25519 key",
+                    self.algorithm
+                ),
+            )),
+        }
+    }
+
     fn public_key_der(&self) -> &[u8] {
         &self.spki
     }

@@ -100,6 +100,64 @@ pub struct SignResponse {
     pub signed_at: OffsetDateTime,
     /// Index of this signature's entry in the audit log.
     pub audit_index: u64,
+    /// Proof that the entry is in the log.
+    pub log: LogProof,
+}
+
+/// Proof that an audit entry is in the log, checkable offline with the log's verifier key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LogProof {
+    pub index: u64,
+    /// The entry's exact bytes (canonical JSON); its leaf hash is SHA-256(0x00 || entry).
+    pub entry: String,
+    /// Hex.
+    pub leaf_hash: String,
+    pub tree_size: u64,
+    /// Hex hashes, RFC 9162 §2.1.3.
+    pub inclusion_proof: Vec<String>,
+    /// The signed checkpoint (C2SP signed note) of `tree_size` the proof is against.
+    pub checkpoint: String,
+}
+
+/// `GET /api/v1/log/key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LogKey {
+    pub origin: String,
+    /// C2SP verifier key: `<origin>+<key hash>+<base64 key>`.
+    pub verifier_key: String,
+    pub public_key_pem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LogEntry {
+    pub index: u64,
+    /// Exact bytes of the entry.
+    pub entry: String,
+    /// Hex leaf hash as stored beside the entry.
+    pub leaf_hash: Option<String>,
+}
+
+/// `GET /api/v1/log/entries`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LogEntries {
+    pub entries: Vec<LogEntry>,
+}
+
+/// `GET /api/v1/log/proof/inclusion`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct InclusionProof {
+    pub index: u64,
+    pub tree_size: u64,
+    pub leaf_hash: String,
+    pub proof: Vec<String>,
+}
+
+/// `GET /api/v1/log/proof/consistency`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    pub proof: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

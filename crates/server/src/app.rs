@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
+use signet_core::log::MerkleLog;
 use signet_core::service::SigningService;
 use signet_proto::Status;
 use signet_store::SqliteStore;
@@ -17,6 +18,10 @@ use crate::metrics::{self, Metrics};
 #[derive(Clone)]
 pub struct App {
     pub service: Arc<SigningService>,
+    /// The Merkle audit log (proofs and checkpoints are read from it directly).
+    pub log: Arc<MerkleLog>,
+    /// Its C2SP verifier key.
+    pub log_vkey: Arc<String>,
     pub store: SqliteStore,
     pub metrics: Arc<Metrics>,
     pub status: Arc<Status>,
@@ -36,6 +41,11 @@ pub fn router(app: App, max_body_bytes: usize) -> Router {
         .route("/tokens", post(api::tokens::create).get(api::tokens::list))
         .route("/tokens/{id}/revoke", post(api::tokens::revoke))
         .route("/audit", get(api::audit::list))
+        .route("/log/checkpoint", get(api::log::checkpoint))
+        .route("/log/key", get(api::log::key))
+        .route("/log/entries", get(api::log::entries))
+        .route("/log/proof/inclusion", get(api::log::inclusion))
+        .route("/log/proof/consistency", get(api::log::consistency))
         .route("/status", get(api::system::status))
         .route("/openapi.json", get(api::system::openapi));
     Router::new()

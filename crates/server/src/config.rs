@@ -14,6 +14,16 @@ pub struct Config {
     pub server: ServerConfig,
     pub keys: KeysConfig,
     pub store: StoreConfig,
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The log's origin line in checkpoints, and the name of its verifier key; unique per log
+    /// (`signetd init` makes `signet/<random>`). Default: `signet/<node>`.
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -68,6 +78,7 @@ impl Config {
             store: StoreConfig {
                 sqlite: "signet.db".into(),
             },
+            audit: AuditConfig::default(),
         }
     }
 
@@ -108,6 +119,13 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    pub fn origin(&self) -> String {
+        self.audit
+            .origin
+            .clone()
+            .unwrap_or_else(|| format!("signet/{}", self.server.node))
     }
 
     pub fn to_toml(&self) -> Result<String> {

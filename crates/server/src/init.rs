@@ -20,6 +20,9 @@ pub struct InitOutput {
     pub admin_token: String,
     pub ca_cert: PathBuf,
     pub data_dir: PathBuf,
+    /// The audit log's verifier key (C2SP vkey): what `signet verify --log-key` and
+    /// `signet audit verify --log-key` check checkpoints with.
+    pub log_key: String,
 }
 
 /// Writes `bytes` to a new file readable only by its owner.
@@ -74,7 +77,9 @@ pub async fn init(data_dir: &Path, listen: SocketAddr, node: String) -> Result<I
     let data_dir = data_dir
         .canonicalize()
         .with_context(|| format!("cannot resolve `{}`", data_dir.display()))?;
-    let cfg = Config::new(listen, node);
+    let mut cfg = Config::new(listen, node);
+    let log_id = Kek::generate_bytes().map_err(anyhow_core)?;
+    cfg.audit.origin = Some(format!("signet/{}", hex::encode(&log_id[..6])));
 
     let kek = Kek::generate_bytes().map_err(anyhow_core)?;
     write_private(&in_dir(&data_dir, &cfg.keys.dev_kek_file), kek.as_ref())?;
@@ -110,6 +115,7 @@ pub async fn init(data_dir: &Path, listen: SocketAddr, node: String) -> Result<I
         .bootstrap_admin_token()
         .await
         .map_err(anyhow_core)?;
+    let log_key = (*app.log_vkey).clone();
     app.store.close().await;
 
     let host = if ip.is_unspecified() || ip.is_loopback() {
@@ -122,5 +128,6 @@ pub async fn init(data_dir: &Path, listen: SocketAddr, node: String) -> Result<I
         admin_token: secret.expose().to_owned(),
         ca_cert: cert_path,
         data_dir,
+        log_key,
     })
 }

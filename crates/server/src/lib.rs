@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod app;
+pub mod audit_log;
 pub mod config;
 pub mod error;
 pub mod init;

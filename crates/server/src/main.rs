@@ -89,6 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("  url:         {}", out.url);
                 println!("  ca_cert:     {}", out.ca_cert.display());
                 println!("  admin_token: {}", out.admin_token);
+                println!("  log_key:     {}", out.log_key);
                 println!();
                 println!("The admin token is shown only once; store it now. Then:");
                 println!("  signetd serve --data-dir {}", out.data_dir.display());

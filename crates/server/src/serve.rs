@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
+use signet_core::log::MerkleLog;
 use signet_core::service::{Deps, SigningService};
 use signet_core::{CoreError, SystemClock};
 use signet_keys::{Kek, SoftwareBackend, SystemRandom};
@@ -76,18 +77,38 @@ pub async fn build_app(data_dir: &Path, cfg: &Config) -> Result<App> {
         .context("cannot open the database")?;
     let backend = Arc::new(SoftwareBackend::new(kek));
     let shared = Arc::new(store.clone());
+    let clock = Arc::new(SystemClock);
+    let rng = Arc::new(SystemRandom);
+    let log_key = crate::audit_log::open_log_key(
+        shared.as_ref(),
+        backend.as_ref(),
+        clock.as_ref(),
+        rng.as_ref(),
+    )
+    .await
+    .context("cannot open the audit log key")?;
+    let signer = Arc::new(crate::audit_log::LogSigner::new(cfg.origin(), log_key)?);
+    let log_vkey = signer.verifier_key()?;
+    let log = Arc::new(
+        MerkleLog::open(shared.clone(), signer)
+            .await
+            .map_err(anyhow_core)
+            .context("cannot open the audit log")?,
+    );
     let service = SigningService::new(Deps {
         keys: shared.clone(),
-        tokens: shared.clone(),
-        audit: shared,
+        tokens: shared,
+        audit: log.clone(),
         backend,
-        clock: Arc::new(SystemClock),
-        random: Arc::new(SystemRandom),
+        clock,
+        random: rng,
         offload: Arc::new(crate::offload::BlockingPool::per_core()),
         node: cfg.server.node.clone(),
     });
     Ok(App {
         service: Arc::new(service),
+        log,
+        log_vkey: Arc::new(log_vkey),
         store,
         metrics: Arc::new(Metrics::new()),
         status: Arc::new(Status {

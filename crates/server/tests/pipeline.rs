@@ -6,25 +6,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use signet_core::audit::{Action, AuditEvent, AuditLog, AuditQuery, AuditRecord, Outcome};
+use signet_core::audit::{
+    Action, AuditEvent, AuditLog, AuditQuery, AuditReceipt, AuditRecord, Outcome,
+};
 use signet_core::clock::ManualClock;
+use signet_core::log::MerkleLog;
 use signet_core::principal::{Principal, PrincipalKind, Role};
 use signet_core::secret::SecretString;
 use signet_core::service::{Deps, RequestMeta, SignBatch, SignItem, SigningService};
 use signet_core::{CoreError, ErrorCode};
 use signet_keys::{Kek, SoftwareBackend, SystemRandom};
+use signet_server::audit_log::{LogSigner, open_log_key};
 use signet_store::SqliteStore;
 use time::macros::datetime;
 
-/// An audit log that can be made to fail, over the real SQLite log.
+/// An audit log that can be made to fail, over the real Merkle log on SQLite.
 struct Switchable {
-    inner: SqliteStore,
+    inner: MerkleLog,
     fail: AtomicBool,
 }
 
 #[async_trait]
 impl AuditLog for Switchable {
-    async fn append(&self, events: Vec<AuditEvent>) -> Result<Vec<u64>, CoreError> {
+    async fn append(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditReceipt>, CoreError> {
         if self.fail.load(Ordering::SeqCst) {
             return Err(CoreError::new(ErrorCode::Internal, "disk full (simulated)"));
         }
@@ -45,18 +49,28 @@ struct Fixture {
 async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
-    let audit = Arc::new(Switchable {
-        inner: store.clone(),
-        fail: AtomicBool::new(false),
-    });
     let clock = Arc::new(ManualClock::new(datetime!(2026-11-23 12:00 UTC)));
     let shared = Arc::new(store);
     let kek = Kek::from_bytes(Kek::generate_bytes().unwrap().as_ref()).unwrap();
+    let backend = Arc::new(SoftwareBackend::new(kek));
+    let log_key = open_log_key(
+        shared.as_ref(),
+        backend.as_ref(),
+        clock.as_ref(),
+        &SystemRandom,
+    )
+    .await
+    .unwrap();
+    let signer = Arc::new(LogSigner::new("signet/test".into(), log_key).unwrap());
+    let audit = Arc::new(Switchable {
+        inner: MerkleLog::open(shared.clone(), signer).await.unwrap(),
+        fail: AtomicBool::new(false),
+    });
     let service = SigningService::new(Deps {
         keys: shared.clone(),
         tokens: shared,
         audit: audit.clone(),
-        backend: Arc::new(SoftwareBackend::new(kek)),
+        backend,
         clock: clock.clone(),
         random: Arc::new(SystemRandom),
         offload: Arc::new(signet_server::offload::BlockingPool::per_core()),
@@ -127,7 +141,20 @@ async fn no_signature_without_a_durable_audit_entry() {
         .await
         .unwrap();
     for s in &sigs {
-        let r = records.iter().find(|r| r.index == s.audit_index).unwrap();
+        let r = records.iter().find(|r| r.index == s.log.index).unwrap();
+        // The receipt proves the entry is in the log the checkpoint commits to.
+        assert_eq!(
+            s.log.leaf_hash,
+            signet_core::merkle::leaf_hash(&s.log.entry)
+        );
+        signet_core::merkle::verify_inclusion(
+            &s.log.leaf_hash,
+            s.log.index,
+            s.log.checkpoint.size,
+            &s.log.inclusion_proof,
+            &s.log.checkpoint.root,
+        )
+        .unwrap();
         assert_eq!(r.event.action, Action::Sign);
         assert_eq!(r.event.outcome, Outcome::Allowed);
         assert_eq!(r.event.digest.as_ref().unwrap().value, s.digest.to_hex());

@@ -4,6 +4,7 @@
 //! Depends on `signet-core` only (it implements core's store and audit traits); never on key
 //! backends, formats or the server. All SQL lives here.
 
+mod log;
 mod sqlite;
 
 pub use sqlite::SqliteStore;

@@ -11,7 +11,6 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use signet_core::audit::{AuditEvent, AuditLog, AuditQuery, AuditRecord};
 use signet_core::key::{Key, KeyHandle, KeyName, KeyState, KeyVersion};
 use signet_core::principal::Role;
 use signet_core::store::{KeyStore, TokenStore};
@@ -24,7 +23,10 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite, Transaction};
 use time::OffsetDateTime;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_init.sql")),
+    (2, include_str!("../migrations/sqlite/0002_merkle_log.sql")),
+];
 
 /// The SQLite implementation of every store trait.
 #[derive(Debug, Clone)]
@@ -35,11 +37,11 @@ pub struct SqliteStore {
     writer: SqlitePool,
 }
 
-fn db_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> CoreError {
+pub(crate) fn db_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> CoreError {
     move |e| CoreError::internal(context, e)
 }
 
-fn nanos(t: OffsetDateTime) -> i64 {
+pub(crate) fn nanos(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
 }
 
@@ -124,13 +126,17 @@ impl SqliteStore {
             .map_err(db_err("database health check"))
     }
 
+    pub(crate) fn reader(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     pub async fn close(&self) {
         self.pool.close().await;
         self.writer.close().await;
     }
 
     /// A write transaction on the writer connection.
-    async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, CoreError> {
+    pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, CoreError> {
         self.writer
             .begin_with("BEGIN IMMEDIATE")
             .await
@@ -365,75 +371,5 @@ impl TokenStore for SqliteStore {
                 .await
                 .map_err(db_err("revoking a token"))?;
         Ok(exists.rows_affected() == 1)
-    }
-}
-
-#[async_trait]
-impl AuditLog for SqliteStore {
-    async fn append(&self, events: Vec<AuditEvent>) -> Result<Vec<u64>, CoreError> {
-        let mut tx = self.write_tx().await?;
-        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(idx) + 1, 0) FROM audit_log")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(db_err("reading the audit log size"))?;
-        let mut indices = Vec::with_capacity(events.len());
-        for (offset, ev) in events.iter().enumerate() {
-            let idx = next + i64::try_from(offset).map_err(|_| corrupt("audit batch"))?;
-            let entry = serde_json::to_string(ev)
-                .map_err(|e| CoreError::internal("encoding an audit event", e))?;
-            sqlx::query(
-                "INSERT INTO audit_log (idx, time, action, actor_id, key_name, entry) VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(idx)
-            .bind(nanos(ev.time))
-            .bind(ev.action.as_str())
-            .bind(&ev.actor.id)
-            .bind(ev.key.as_ref().map(|k| k.name.as_str()))
-            .bind(entry)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_err("appending an audit event"))?;
-            indices.push(u64::try_from(idx).map_err(|_| corrupt("audit index"))?);
-        }
-        // INVARIANT: with WAL and synchronous=FULL, commit returns after the fsync.
-        tx.commit()
-            .await
-            .map_err(db_err("committing audit events"))?;
-        Ok(indices)
-    }
-
-    async fn query(&self, q: &AuditQuery) -> Result<Vec<AuditRecord>, CoreError> {
-        let after = q
-            .after_index
-            .map_or(-1, |i| i64::try_from(i).unwrap_or(i64::MAX));
-        let limit = i64::from(q.limit.clamp(1, 10_000));
-        let rows = sqlx::query(
-            "SELECT idx, entry FROM audit_log WHERE idx > ?
-               AND (? IS NULL OR key_name = ?)
-               AND (? IS NULL OR actor_id = ?)
-               AND (? IS NULL OR action = ?)
-             ORDER BY idx LIMIT ?",
-        )
-        .bind(after)
-        .bind(q.key.as_deref())
-        .bind(q.key.as_deref())
-        .bind(q.actor_id.as_deref())
-        .bind(q.actor_id.as_deref())
-        .bind(q.action.map(|a| a.as_str()))
-        .bind(q.action.map(|a| a.as_str()))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err("querying the audit log"))?;
-        rows.iter()
-            .map(|r| {
-                let idx: i64 = r.try_get("idx").map_err(db_err("audit index"))?;
-                let entry: String = r.try_get("entry").map_err(db_err("audit entry"))?;
-                Ok(AuditRecord {
-                    index: u64::try_from(idx).map_err(|_| corrupt("audit index"))?,
-                    event: serde_json::from_str(&entry).map_err(|_| corrupt("audit entry"))?,
-                })
-            })
-            .collect()
     }
 }

@@ -1,8 +1,12 @@
 //! The SQLite store against a real database file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
+
 use signet_core::audit::{Action, Actor, AuditEvent, AuditLog, AuditQuery, Outcome};
 use signet_core::key::{Key, KeyHandle, KeyName, KeyState, KeyVersion};
+use signet_core::log::{LogStorage, MerkleLog, NoteSigner};
+use signet_core::merkle::{Hash, leaf_hash, root, verify_inclusion};
 use signet_core::principal::PrincipalKind;
 use signet_core::store::KeyStore;
 use signet_core::{Algorithm, ErrorCode};
@@ -81,17 +85,60 @@ async fn rotation_is_compare_and_set() {
     assert_eq!(s.get_key("a").await.unwrap().unwrap().current_version, 2);
 }
 
+/// Storage tests do not check signatures (the pipeline, checkpoint and end-to-end tests do):
+/// this stand-in writes the checkpoint body without one.
+struct UnsignedNotes;
+
+impl NoteSigner for UnsignedNotes {
+    fn origin(&self) -> &str {
+        "signet/test"
+    }
+    fn sign_checkpoint(&self, size: u64, root: &Hash) -> Result<String, signet_core::CoreError> {
+        Ok(format!("signet/test\n{size}\n{}\n", hex::encode(root)))
+    }
+}
+
+async fn log(s: &SqliteStore) -> MerkleLog {
+    MerkleLog::open(Arc::new(s.clone()), Arc::new(UnsignedNotes))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn audit_is_dense_ordered_and_append_only() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     let s = SqliteStore::open(&path).await.unwrap();
+    let l = log(&s).await;
+    let idx =
+        |r: &[signet_core::audit::AuditReceipt]| r.iter().map(|r| r.index).collect::<Vec<_>>();
     assert_eq!(
-        s.append(vec![event(0), event(1)]).await.unwrap(),
+        idx(&l.append(vec![event(0), event(1)]).await.unwrap()),
         vec![0, 1]
     );
-    assert_eq!(s.append(vec![event(2)]).await.unwrap(), vec![2]);
-    let all = s
+    let third = l.append(vec![event(2)]).await.unwrap();
+    assert_eq!(idx(&third), vec![2]);
+    // Stored leaves, stored checkpoint and receipts agree.
+    let leaves = s.leaf_hashes().await.unwrap();
+    let entries = s.entries(0, 3).await.unwrap();
+    assert_eq!(
+        leaves,
+        entries
+            .iter()
+            .map(|e| leaf_hash(&e.bytes))
+            .collect::<Vec<_>>()
+    );
+    let cp = s.latest_checkpoint().await.unwrap().unwrap();
+    assert_eq!((cp.size, cp.root), (3, root(&leaves)));
+    verify_inclusion(
+        &third[0].leaf_hash,
+        2,
+        3,
+        &third[0].inclusion_proof,
+        &cp.root,
+    )
+    .unwrap();
+    let all = l
         .query(&AuditQuery {
             limit: 10,
             ..Default::default()
@@ -103,7 +150,7 @@ async fn audit_is_dense_ordered_and_append_only() {
         vec![0, 1, 2]
     );
     assert_eq!(all[2].event, event(2));
-    let by_actor = s
+    let by_actor = l
         .query(&AuditQuery {
             actor_id: Some("p1".into()),
             limit: 10,
@@ -118,14 +165,19 @@ async fn audit_is_dense_ordered_and_append_only() {
     let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
         .await
         .unwrap();
-    for q in ["UPDATE audit_log SET entry = '{}'", "DELETE FROM audit_log"] {
+    for q in [
+        "UPDATE audit_log SET entry = '{}'",
+        "DELETE FROM audit_log",
+        "DELETE FROM log_checkpoints",
+    ] {
         let err = sqlx::query(q).execute(&mut conn).await.unwrap_err();
         assert!(err.to_string().contains("append-only"), "{q}: {err}");
     }
     conn.close().await.unwrap();
     let s = SqliteStore::open(&path).await.unwrap();
+    let l = log(&s).await;
     assert_eq!(
-        s.query(&AuditQuery {
+        l.query(&AuditQuery {
             limit: 10,
             ..Default::default()
         })
@@ -140,11 +192,17 @@ async fn audit_is_dense_ordered_and_append_only() {
 async fn concurrent_appends_get_distinct_indices() {
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open(&dir.path().join("s.db")).await.unwrap();
+    let l = Arc::new(log(&s).await);
     let mut tasks = Vec::new();
     for i in 0..16u8 {
-        let s = s.clone();
+        let l = Arc::clone(&l);
         tasks.push(tokio::spawn(async move {
-            s.append(vec![event(i), event(i)]).await.unwrap()
+            l.append(vec![event(i), event(i)])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.index)
+                .collect::<Vec<_>>()
         }));
     }
     let mut all = Vec::new();
@@ -155,4 +213,8 @@ async fn concurrent_appends_get_distinct_indices() {
     }
     all.sort_unstable();
     assert_eq!(all, (0..32).collect::<Vec<u64>>());
+    // The last checkpoint covers every entry, and a reopened log rebuilds the same tree.
+    assert_eq!(s.latest_checkpoint().await.unwrap().unwrap().size, 32);
+    let again = log(&s).await;
+    assert_eq!(again.checkpoint().await.unwrap().size, 32);
 }

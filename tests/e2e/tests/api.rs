@@ -1960,7 +1960,7 @@ fn sigterm_drains_an_in_flight_batch() {
     s.create_key("slow", "rsa-4096-pss").unwrap();
     // A few seconds of RSA-4096 work: in flight when SIGTERM arrives, well within the drain
     // timeout (10 s).
-    let items: Vec<Value> = (0..600u32)
+    let items: Vec<Value> = (0..300u32)
         .map(|i| json!({"digest": digest_hex("sha512", &i.to_be_bytes()).unwrap()}))
         .collect();
     let body = json!({"key": "slow", "digest_algorithm": "sha512", "items": items});
@@ -1989,10 +1989,10 @@ fn sigterm_drains_an_in_flight_batch() {
         took > signalled,
         "the batch finished before SIGTERM; make it larger"
     );
-    assert_eq!(v["signatures"].as_array().unwrap().len(), 600);
+    assert_eq!(v["signatures"].as_array().unwrap().len(), 300);
     // Every returned signature is in the audit log after a restart.
     s.start_serving().unwrap();
-    assert_eq!(s.audit_events("sign", "allowed").unwrap().len(), 600);
+    assert_eq!(s.audit_events("sign", "allowed").unwrap().len(), 300);
 }
 
 /// Signing a large batch must not stall the rest of the server.

@@ -22,6 +22,12 @@ pub struct Params {
     pub action: Option<String>,
     /// At most this many (default 100, at most 10000).
     pub limit: Option<u32>,
+    /// Hex digest that was signed.
+    pub digest: Option<String>,
+    /// RFC 3339 time: only records at or after it.
+    pub since: Option<String>,
+    /// RFC 3339 time: only records before it.
+    pub until: Option<String>,
 }
 
 /// List audit records in log order.
@@ -45,6 +51,9 @@ pub async fn list(
         actor_id: p.actor,
         action,
         limit: p.limit.unwrap_or(100),
+        digest: p.digest.map(|d| d.trim().to_ascii_lowercase()),
+        since: p.since.as_deref().map(parse_time).transpose()?,
+        until: p.until.as_deref().map(parse_time).transpose()?,
     };
     let records = app.service.audit_query(&caller.principal, &query).await?;
     Ok(ApiJson(AuditList {
@@ -60,6 +69,16 @@ pub async fn list(
             })
             .collect::<Result<_, signet_core::CoreError>>()?,
     }))
+}
+
+fn parse_time(s: &str) -> Result<time::OffsetDateTime, ApiError> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|_| {
+        convert::bad_request(format!(
+            "invalid time `{}`; use RFC 3339, e.g. 2026-11-23T12:00:00Z",
+            s.chars().take(40).collect::<String>()
+        ))
+        .into()
+    })
 }
 
 fn parse_action(s: &str) -> Result<Action, ApiError> {

@@ -74,7 +74,15 @@ pub fn signature(s: &Signature) -> p::SignResponse {
         signature: Bundle::encode_signature(&s.signature),
         public_key_fingerprint: s.public_key_fingerprint.clone(),
         signed_at: s.signed_at,
-        audit_index: s.audit_index,
+        audit_index: s.log.index,
+        log: p::LogProof {
+            index: s.log.index,
+            entry: String::from_utf8_lossy(&s.log.entry).into_owned(),
+            leaf_hash: hex::encode(s.log.leaf_hash),
+            tree_size: s.log.checkpoint.size,
+            inclusion_proof: s.log.inclusion_proof.iter().map(hex::encode).collect(),
+            checkpoint: s.log.checkpoint.note.clone(),
+        },
     }
 }
 

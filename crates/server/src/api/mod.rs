@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod convert;
 pub mod keys;
+pub mod log;
 pub mod openapi;
 pub mod sign;
 pub mod system;

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, keys, sign, system, tokens};
+use super::{audit, keys, log, sign, system, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +13,7 @@ use super::{audit, keys, sign, system, tokens};
         sign::sign, sign::sign_batch,
         tokens::create, tokens::list, tokens::revoke,
         audit::list, system::status,
+        log::checkpoint, log::key, log::entries, log::inclusion, log::consistency,
     ),
     modifiers(&BearerAuth),
 )]

@@ -1,0 +1,464 @@
+//! The audit log as a Merkle transparency log: entries are leaves of an RFC 9162 tree, every
+//! commit is covered by a signed checkpoint (C2SP tlog-checkpoint), and every appended entry
+//! comes back with its inclusion proof.
+//!
+//! Appends use group commit: appenders queue their events; whichever task holds the writer
+//! lock takes everything queued, assigns indices, extends the tree, signs one checkpoint and
+//! writes entries and checkpoint in one durable transaction, then releases every waiter.
+//! Storage ([`LogStorage`]) and checkpoint signing ([`NoteSigner`]) are plug-ins.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio::sync::{Mutex as AsyncMutex, oneshot};
+
+use crate::audit::{AuditEvent, AuditLog, AuditQuery, AuditReceipt, AuditRecord, Checkpoint};
+use crate::error::{CoreError, ErrorCode};
+use crate::merkle::{Hash, leaf_hash, node_hash};
+
+/// One entry ready to be stored: its index, its exact bytes (canonical JSON) and leaf hash.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub index: u64,
+    pub bytes: Vec<u8>,
+    pub leaf_hash: Hash,
+    pub event: AuditEvent,
+}
+
+/// An entry as storage holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEntry {
+    pub index: u64,
+    pub bytes: Vec<u8>,
+    /// The leaf hash stored beside the entry (absent for entries written before the log was
+    /// a Merkle tree).
+    pub leaf_hash: Option<Hash>,
+}
+
+/// Where the log's entries and checkpoints are kept.
+#[async_trait]
+pub trait LogStorage: Send + Sync {
+    /// Stores `entries` (dense, continuing the log) and `checkpoint` in one transaction that
+    /// is durable when this returns.
+    async fn append_batch(
+        &self,
+        entries: &[LogEntry],
+        checkpoint: &Checkpoint,
+    ) -> Result<(), CoreError>;
+
+    /// Every leaf hash, in index order (read once at start).
+    async fn leaf_hashes(&self) -> Result<Vec<Hash>, CoreError>;
+
+    /// The checkpoint over the largest tree.
+    async fn latest_checkpoint(&self) -> Result<Option<Checkpoint>, CoreError>;
+
+    /// Entries `start..end` as stored.
+    async fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, CoreError>;
+
+    /// Records matching a query, in index order.
+    async fn search(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, CoreError>;
+}
+
+/// Signs checkpoint bodies with the log key (which never leaves its backend).
+pub trait NoteSigner: Send + Sync {
+    /// The log's origin line (C2SP tlog-checkpoint).
+    fn origin(&self) -> &str;
+
+    /// A signed note over the checkpoint `(size, root)`.
+    fn sign_checkpoint(&self, size: u64, root: &Hash) -> Result<String, CoreError>;
+}
+
+/// The canonical encoding of an entry: JSON with object keys sorted and no insignificant
+/// whitespace (RFC 8785; entries hold only strings, integers and booleans, so number
+/// canonicalization does not arise). `index` is part of the entry, so an entry moved to another
+/// position no longer matches it.
+pub fn encode_entry(index: u64, event: &AuditEvent) -> Result<Vec<u8>, CoreError> {
+    let mut value = serde_json::to_value(event)
+        .map_err(|e| CoreError::internal("encoding an audit event", e))?;
+    if let serde_json::Value::Object(map) = &mut value {
+        map.insert("index".into(), serde_json::Value::from(index));
+    }
+    // serde_json's map is ordered by key (no `preserve_order`), so this output is sorted.
+    serde_json::to_vec(&value).map_err(|e| CoreError::internal("encoding an audit event", e))
+}
+
+/// A Merkle tree kept in memory as every complete, aligned subtree hash (level k holds the
+/// roots of subtrees of 2^k leaves), so any subtree root, and so any proof, costs O(log² n).
+#[derive(Debug, Default, Clone)]
+pub struct MemoryTree {
+    levels: Vec<Vec<Hash>>,
+}
+
+impl MemoryTree {
+    pub fn from_leaves(leaves: Vec<Hash>) -> Self {
+        let mut t = MemoryTree::default();
+        for l in leaves {
+            t.push(l);
+        }
+        t
+    }
+
+    pub fn size(&self) -> u64 {
+        self.levels.first().map_or(0, |l| l.len() as u64)
+    }
+
+    pub fn push(&mut self, leaf: Hash) {
+        let mut level = 0;
+        let mut hash = leaf;
+        loop {
+            if self.levels.len() == level {
+                self.levels.push(Vec::new());
+            }
+            let Some(row) = self.levels.get_mut(level) else {
+                return;
+            };
+            row.push(hash);
+            let n = row.len();
+            // A new complete pair at this level makes a node one level up.
+            if n.is_multiple_of(2) {
+                match (row.get(n - 2), row.get(n - 1)) {
+                    (Some(l), Some(r)) => hash = node_hash(l, r),
+                    _ => return,
+                }
+                level += 1;
+            } else {
+                return;
+            }
+        }
+    }
+
+    /// Shrinks the tree back to its first `size` leaves (undoing pushes that were not stored).
+    pub fn truncate(&mut self, size: u64) {
+        for (k, row) in self.levels.iter_mut().enumerate() {
+            let keep = u32::try_from(k)
+                .ok()
+                .and_then(|k| size.checked_shr(k))
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0);
+            row.truncate(keep);
+        }
+        while self.levels.last().is_some_and(Vec::is_empty) {
+            self.levels.pop();
+        }
+    }
+
+    pub fn leaf(&self, index: u64) -> Option<Hash> {
+        self.levels
+            .first()?
+            .get(usize::try_from(index).ok()?)
+            .copied()
+    }
+
+    /// MTH of leaves `start..end` (RFC 9162 §2.1.1); `end` must not exceed the size.
+    fn subtree(&self, start: u64, end: u64) -> Option<Hash> {
+        let n = end.checked_sub(start)?;
+        if n == 0 || end > self.size() {
+            return None;
+        }
+        if n.is_power_of_two() && start.is_multiple_of(n) {
+            let level = n.trailing_zeros() as usize;
+            return self
+                .levels
+                .get(level)?
+                .get(usize::try_from(start / n).ok()?)
+                .copied();
+        }
+        let k = largest_power_of_two_below(n);
+        Some(node_hash(
+            &self.subtree(start, start + k)?,
+            &self.subtree(start + k, end)?,
+        ))
+    }
+
+    /// The root of the first `size` leaves.
+    pub fn root_at(&self, size: u64) -> Option<Hash> {
+        if size == 0 {
+            return Some(crate::merkle::empty_root());
+        }
+        self.subtree(0, size)
+    }
+
+    /// PATH(m, D[0:n]) of RFC 9162 §2.1.3.1.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, CoreError> {
+        if index >= size || size > self.size() {
+            return Err(out_of_range(format!(
+                "no inclusion proof for index `{index}` in a tree of size `{size}`; the log has {} entries",
+                self.size()
+            )));
+        }
+        let mut proof = Vec::new();
+        self.path(index, 0, size, &mut proof)?;
+        Ok(proof)
+    }
+
+    fn path(&self, m: u64, start: u64, end: u64, out: &mut Vec<Hash>) -> Result<(), CoreError> {
+        let n = end - start;
+        if n <= 1 {
+            return Ok(());
+        }
+        let k = largest_power_of_two_below(n);
+        if m < k {
+            self.path(m, start, start + k, out)?;
+            out.push(self.subtree(start + k, end).ok_or_else(bug)?);
+        } else {
+            self.path(m - k, start + k, end, out)?;
+            out.push(self.subtree(start, start + k).ok_or_else(bug)?);
+        }
+        Ok(())
+    }
+
+    /// PROOF(m, D[0:n]) of RFC 9162 §2.1.4.1.
+    pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, CoreError> {
+        if old == 0 || old > new || new > self.size() {
+            return Err(out_of_range(format!(
+                "no consistency proof from size `{old}` to `{new}`; sizes must satisfy 1 <= from <= to <= {}",
+                self.size()
+            )));
+        }
+        let mut proof = Vec::new();
+        if old < new {
+            self.subproof(old, 0, new, true, &mut proof)?;
+        }
+        Ok(proof)
+    }
+
+    fn subproof(
+        &self,
+        m: u64,
+        start: u64,
+        end: u64,
+        complete: bool,
+        out: &mut Vec<Hash>,
+    ) -> Result<(), CoreError> {
+        let n = end - start;
+        if m == n {
+            if !complete {
+                out.push(self.subtree(start, end).ok_or_else(bug)?);
+            }
+            return Ok(());
+        }
+        let k = largest_power_of_two_below(n);
+        if m <= k {
+            self.subproof(m, start, start + k, complete, out)?;
+            out.push(self.subtree(start + k, end).ok_or_else(bug)?);
+        } else {
+            self.subproof(m - k, start + k, end, false, out)?;
+            out.push(self.subtree(start, start + k).ok_or_else(bug)?);
+        }
+        Ok(())
+    }
+}
+
+/// The largest power of two strictly below `n` (n >= 2).
+fn largest_power_of_two_below(n: u64) -> u64 {
+    if n < 2 {
+        return 0;
+    }
+    1 << (63 - (n - 1).leading_zeros())
+}
+
+fn out_of_range(msg: String) -> CoreError {
+    CoreError::new(ErrorCode::InvalidRequest, msg)
+}
+
+fn bug() -> CoreError {
+    CoreError::new(ErrorCode::Internal, "merkle tree is inconsistent")
+}
+
+struct Pending {
+    events: Vec<AuditEvent>,
+    done: oneshot::Sender<Result<Vec<AuditReceipt>, String>>,
+}
+
+struct State {
+    tree: MemoryTree,
+    checkpoint: Option<Arc<Checkpoint>>,
+}
+
+/// The Merkle audit log with group commit.
+pub struct MerkleLog {
+    storage: Arc<dyn LogStorage>,
+    signer: Arc<dyn NoteSigner>,
+    queue: Mutex<Vec<Pending>>,
+    state: AsyncMutex<State>,
+}
+
+impl MerkleLog {
+    /// Loads the tree from storage; checks that the stored leaves match the latest checkpoint.
+    pub async fn open(
+        storage: Arc<dyn LogStorage>,
+        signer: Arc<dyn NoteSigner>,
+    ) -> Result<Self, CoreError> {
+        let tree = MemoryTree::from_leaves(storage.leaf_hashes().await?);
+        let checkpoint = storage.latest_checkpoint().await?;
+        if let Some(cp) = &checkpoint {
+            // INVARIANT: the server never extends a history that differs from what it signed.
+            let root = tree.root_at(cp.size);
+            if root != Some(cp.root) {
+                return Err(CoreError::new(
+                    ErrorCode::Internal,
+                    format!(
+                        "the stored audit log does not match its last signed checkpoint (size {}); it was altered — run `signet audit verify` and restore from backup",
+                        cp.size
+                    ),
+                ));
+            }
+        }
+        Ok(MerkleLog {
+            storage,
+            signer,
+            queue: Mutex::new(Vec::new()),
+            state: AsyncMutex::new(State {
+                tree,
+                checkpoint: checkpoint.map(Arc::new),
+            }),
+        })
+    }
+
+    /// The latest signed checkpoint (signing one over the empty log if none exists yet).
+    pub async fn checkpoint(&self) -> Result<Arc<Checkpoint>, CoreError> {
+        let mut state = self.state.lock().await;
+        if let Some(cp) = &state.checkpoint {
+            return Ok(Arc::clone(cp));
+        }
+        let size = state.tree.size();
+        let root = state.tree.root_at(size).ok_or_else(bug)?;
+        let cp = Arc::new(Checkpoint {
+            size,
+            root,
+            note: self.signer.sign_checkpoint(size, &root)?,
+        });
+        state.checkpoint = Some(Arc::clone(&cp));
+        Ok(cp)
+    }
+
+    pub async fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<(Hash, Vec<Hash>), CoreError> {
+        let state = self.state.lock().await;
+        let proof = state.tree.inclusion_proof(index, size)?;
+        Ok((state.tree.leaf(index).ok_or_else(bug)?, proof))
+    }
+
+    pub async fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, CoreError> {
+        self.state.lock().await.tree.consistency_proof(old, new)
+    }
+
+    pub async fn entries(&self, start: u64, end: u64) -> Result<Vec<StoredEntry>, CoreError> {
+        self.storage.entries(start, end).await
+    }
+
+    /// Commits everything queued (called with the writer lock held).
+    async fn commit(&self, state: &mut State, batch: Vec<Pending>) {
+        let start = state.tree.size();
+        let prepared = (|| -> Result<Vec<LogEntry>, CoreError> {
+            // Indices continue the stored log.
+            let mut entries = Vec::new();
+            let mut index = start;
+            for p in &batch {
+                for ev in &p.events {
+                    let bytes = encode_entry(index, ev)?;
+                    entries.push(LogEntry {
+                        index,
+                        leaf_hash: leaf_hash(&bytes),
+                        bytes,
+                        event: ev.clone(),
+                    });
+                    index += 1;
+                }
+            }
+            Ok(entries)
+        })();
+        let result = async {
+            let entries = prepared?;
+            for e in &entries {
+                state.tree.push(e.leaf_hash);
+            }
+            let size = state.tree.size();
+            let root = state.tree.root_at(size).ok_or_else(bug)?;
+            let checkpoint = Arc::new(Checkpoint {
+                size,
+                root,
+                note: self.signer.sign_checkpoint(size, &root)?,
+            });
+            self.storage.append_batch(&entries, &checkpoint).await?;
+            Ok::<_, CoreError>((entries, checkpoint))
+        }
+        .await;
+        match result {
+            Ok((entries, checkpoint)) => {
+                // Durable: only now do waiters get their receipts.
+                state.checkpoint = Some(Arc::clone(&checkpoint));
+                let mut it = entries.into_iter();
+                for p in batch {
+                    let receipts = it
+                        .by_ref()
+                        .take(p.events.len())
+                        .map(|e| {
+                            Ok(AuditReceipt {
+                                index: e.index,
+                                entry: e.bytes,
+                                leaf_hash: e.leaf_hash,
+                                inclusion_proof: state
+                                    .tree
+                                    .inclusion_proof(e.index, checkpoint.size)?,
+                                checkpoint: Arc::clone(&checkpoint),
+                            })
+                        })
+                        .collect::<Result<Vec<_>, CoreError>>()
+                        .map_err(|e| e.to_string());
+                    let _ = p.done.send(receipts);
+                }
+            }
+            Err(e) => {
+                // Nothing was stored: the tree goes back to what storage holds.
+                state.tree.truncate(start);
+                for p in batch {
+                    let _ = p.done.send(Err(e.message.clone()));
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl AuditLog for MerkleLog {
+    async fn append(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditReceipt>, CoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (done, rx) = oneshot::channel();
+        if let Ok(mut q) = self.queue.lock() {
+            q.push(Pending { events, done });
+        }
+        {
+            // The first task to get the lock commits everything queued so far, its own and
+            // others'; tasks whose events were taken find an empty queue and just wait.
+            let mut state = self.state.lock().await;
+            let batch = match self.queue.lock() {
+                Ok(mut q) => std::mem::take(&mut *q),
+                Err(_) => Vec::new(),
+            };
+            if !batch.is_empty() {
+                self.commit(&mut state, batch).await;
+            }
+        }
+        match rx.await {
+            Ok(Ok(receipts)) => Ok(receipts),
+            Ok(Err(msg)) => Err(CoreError::new(
+                ErrorCode::Internal,
+                format!("audit append failed: {msg}"),
+            )),
+            Err(_) => Err(CoreError::new(
+                ErrorCode::Internal,
+                "audit append was abandoned",
+            )),
+        }
+    }
+
+    async fn query(&self, query: &AuditQuery) -> Result<Vec<AuditRecord>, CoreError> {
+        self.storage.search(query).await
+    }
+}
