@@ -8,7 +8,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use signet_client::Client;
 use signet_core::{Algorithm, Digest, DigestAlgorithm};
-use signet_formats::bundle::{ArtifactField, Bundle, DigestField, FORMAT_V1};
+use signet_formats::bundle::{ArtifactField, Bundle, DigestField, FORMAT_V1, LogField};
 use signet_proto::{BatchItem, BatchSignRequest, BuildInfo, KeyInfo, SignRequest, SignResponse};
 
 use crate::config::{self, Overrides};
@@ -228,6 +228,14 @@ fn bundle_of(
             kind: Some(kind.to_owned()),
         },
         audit_index: Some(sig.audit_index),
+        log: Some(LogField {
+            index: sig.log.index,
+            entry: sig.log.entry.clone(),
+            leaf_hash: sig.log.leaf_hash.clone(),
+            tree_size: sig.log.tree_size,
+            inclusion_proof: sig.log.inclusion_proof.clone(),
+            checkpoint: sig.log.checkpoint.clone(),
+        }),
     })
 }
 

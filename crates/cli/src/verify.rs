@@ -36,6 +36,10 @@ pub struct VerifyArgs {
     /// Digest algorithm of a raw signature (default: the algorithm's default).
     #[arg(long)]
     digest_algorithm: Option<String>,
+    /// Also check, offline, that the signature is in the audit log: the log's verifier key
+    /// (as `signetd init` prints it), or a file holding it.
+    #[arg(long)]
+    log_key: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -49,6 +53,15 @@ struct Verified {
     public_key_fingerprint: String,
     #[serde(with = "time::serde::rfc3339::option")]
     signed_at: Option<time::OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log: Option<LoggedAt>,
+}
+
+#[derive(Serialize)]
+struct LoggedAt {
+    origin: String,
+    index: u64,
+    tree_size: u64,
 }
 
 pub async fn run(o: &Overrides, json: bool, args: VerifyArgs) -> Result<()> {
@@ -153,6 +166,26 @@ pub async fn run(o: &Overrides, json: bool, args: VerifyArgs) -> Result<()> {
     signet_formats::raw::verify(algorithm, &spki, &digest, &sig)
         .map_err(|e| anyhow!("verification failed: {e}"))?;
 
+    let log = match &args.log_key {
+        None => None,
+        Some(k) => {
+            let Some(b) = &bundle else {
+                bail!(
+                    "--log-key needs a bundle (FILE.signet.json); a raw signature carries no log proof"
+                );
+            };
+            let vkey = read_log_key(k)?;
+            let v = b
+                .verify_log(&vkey)
+                .map_err(|e| anyhow!("verification failed: {e}"))?;
+            Some(LoggedAt {
+                origin: v.origin,
+                index: v.index,
+                tree_size: v.tree_size,
+            })
+        }
+    };
+
     let out = Verified {
         verified: true,
         file: args.file.display().to_string(),
@@ -162,6 +195,7 @@ pub async fn run(o: &Overrides, json: bool, args: VerifyArgs) -> Result<()> {
         digest: format!("{digest_alg}:{}", digest.to_hex()),
         public_key_fingerprint: fingerprint,
         signed_at: bundle.as_ref().map(|b| b.signed_at),
+        log,
     };
     if json {
         return print_json(&out);
@@ -179,5 +213,25 @@ pub async fn run(o: &Overrides, json: bool, args: VerifyArgs) -> Result<()> {
             out.file, out.algorithm, out.public_key_fingerprint
         ),
     }
+    if let Some(l) = &out.log {
+        println!(
+            "logged at index {} of {} (checkpoint of size {} verified)",
+            l.index, l.origin, l.tree_size
+        );
+    }
     Ok(())
+}
+
+/// A verifier key given inline (`origin+hash+key`) or as a file holding one.
+pub fn read_log_key(arg: &str) -> Result<signet_formats::checkpoint::VerifierKey> {
+    let text = if std::path::Path::new(arg).is_file() {
+        std::fs::read_to_string(arg).with_context(|| format!("cannot read the log key `{arg}`"))?
+    } else {
+        arg.to_owned()
+    };
+    signet_formats::checkpoint::VerifierKey::parse(text.trim()).map_err(|e| {
+        anyhow!(
+            "invalid log key: {e}; use the `log_key` printed by `signetd init` or GET /api/v1/log/key"
+        )
+    })
 }

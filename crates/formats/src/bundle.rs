@@ -17,6 +17,8 @@ use signet_core::{Algorithm, Digest, DigestAlgorithm};
 use time::OffsetDateTime;
 
 use crate::FormatError;
+use crate::checkpoint::{VerifierKey, open_note};
+use signet_core::merkle::{leaf_hash, verify_inclusion};
 
 pub const FORMAT_V1: &str = "signet-bundle/v1";
 
@@ -50,6 +52,32 @@ pub struct Bundle {
     pub artifact: ArtifactField,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit_index: Option<u64>,
+    /// Proof that the signature's audit entry is in the log (verify with `--log-key`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<LogField>,
+}
+
+/// The audit log proof carried by a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogField {
+    pub index: u64,
+    /// The entry's exact bytes.
+    pub entry: String,
+    /// Hex SHA-256(0x00 || entry).
+    pub leaf_hash: String,
+    pub tree_size: u64,
+    /// Hex hashes (RFC 9162 §2.1.3).
+    pub inclusion_proof: Vec<String>,
+    /// The signed checkpoint note of `tree_size`.
+    pub checkpoint: String,
+}
+
+/// What [`Bundle::verify_log`] established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogVerified {
+    pub origin: String,
+    pub index: u64,
+    pub tree_size: u64,
 }
 
 /// Decodes a base64 signature as found in bundles and API responses.
@@ -87,6 +115,88 @@ impl Bundle {
 
     pub fn signature_bytes(&self) -> Result<Vec<u8>, FormatError> {
         decode_signature(&self.signature)
+    }
+
+    /// Checks offline that this signature is recorded in the audit log whose checkpoints
+    /// `log_key` signs: the checkpoint's signature, the entry's leaf hash, the inclusion proof
+    /// (RFC 9162 §2.1.3.2), and that the entry records an allowed signing of this bundle's
+    /// digest with this key and version.
+    pub fn verify_log(&self, log_key: &VerifierKey) -> Result<LogVerified, FormatError> {
+        let bad = |what: String| FormatError::Log(what);
+        let log = self.log.as_ref().ok_or_else(|| {
+            bad(
+                "the bundle carries no log proof; it was made before the audit log or without it"
+                    .into(),
+            )
+        })?;
+        let cp = open_note(log.checkpoint.as_bytes(), log_key)?;
+        if cp.size != log.tree_size {
+            return Err(bad(format!(
+                "the proof is for tree size `{}` but the checkpoint is for `{}`",
+                log.tree_size, cp.size
+            )));
+        }
+        let leaf = leaf_hash(log.entry.as_bytes());
+        if hex::encode(leaf) != log.leaf_hash.to_ascii_lowercase() {
+            return Err(bad(
+                "the entry does not hash to the bundle's leaf hash".into()
+            ));
+        }
+        let proof = log
+            .inclusion_proof
+            .iter()
+            .map(|h| {
+                hex::decode(h)
+                    .ok()
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "proof hash `{}` is not 32 bytes of hex",
+                            h.chars().take(70).collect::<String>()
+                        ))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        verify_inclusion(&leaf, log.index, cp.size, &proof, &cp.root)
+            .map_err(|e| bad(format!("inclusion proof: {e}")))?;
+        // The entry must be about this very signature.
+        let entry: serde_json::Value =
+            serde_json::from_str(&log.entry).map_err(|_| bad("the entry is not JSON".into()))?;
+        let field = |path: &[&str]| {
+            path.iter()
+                .try_fold(&entry, |v, k| v.get(*k))
+                .cloned()
+                .unwrap_or(serde_json::Value::Null)
+        };
+        let expect = [
+            (vec!["index"], serde_json::json!(log.index)),
+            (vec!["action"], serde_json::json!("sign")),
+            (vec!["outcome", "result"], serde_json::json!("allowed")),
+            (vec!["key", "name"], serde_json::json!(self.key)),
+            (vec!["key", "version"], serde_json::json!(self.key_version)),
+            (
+                vec!["digest", "algorithm"],
+                serde_json::json!(self.digest.algorithm.as_str()),
+            ),
+            (
+                vec!["digest", "value"],
+                serde_json::json!(self.digest.value.to_ascii_lowercase()),
+            ),
+        ];
+        for (path, want) in expect {
+            let got = field(&path);
+            if got != want {
+                return Err(bad(format!(
+                    "the log entry's `{}` is {got}, not {want}: it does not record this signature",
+                    path.join(".")
+                )));
+            }
+        }
+        Ok(LogVerified {
+            origin: cp.origin,
+            index: log.index,
+            tree_size: cp.size,
+        })
     }
 
     pub fn encode_signature(sig: &[u8]) -> String {

@@ -26,6 +26,10 @@ pub enum FormatError {
     BadSignature { algorithm: String, digest: String },
     #[error("invalid bundle: {0}")]
     Bundle(String),
+    #[error(
+        "log proof does not verify: {0}; check --log-key against `signetd init` output or GET /api/v1/log/key"
+    )]
+    Log(String),
     #[error("invalid checkpoint: {0}")]
     Checkpoint(String),
 }
