@@ -132,6 +132,32 @@ pub struct Key {
 }
 
 impl Key {
+    /// A new, active key whose version 1 is `generated`.
+    pub fn new(
+        id: String,
+        name: KeyName,
+        algorithm: Algorithm,
+        backend: String,
+        generated: crate::backend::GeneratedKey,
+        now: OffsetDateTime,
+    ) -> Key {
+        Key {
+            id,
+            name,
+            algorithm,
+            backend,
+            state: KeyState::Active,
+            created_at: now,
+            current_version: 1,
+            versions: vec![KeyVersion {
+                version: 1,
+                public_key_der: generated.public_key_der,
+                handle: generated.handle,
+                created_at: now,
+            }],
+        }
+    }
+
     pub fn version(&self, v: u32) -> Option<&KeyVersion> {
         self.versions.iter().find(|kv| kv.version == v)
     }

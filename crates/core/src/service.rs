@@ -234,22 +234,14 @@ impl SigningService {
                 algorithm,
             };
             let generated = self.deps.backend.generate(&spec).await?;
-            let now = self.deps.clock.now();
-            let key = Key {
+            let key = Key::new(
                 id,
                 name,
                 algorithm,
-                backend: self.deps.backend.id().to_owned(),
-                state: KeyState::Active,
-                created_at: now,
-                current_version: 1,
-                versions: vec![KeyVersion {
-                    version: 1,
-                    public_key_der: generated.public_key_der,
-                    handle: generated.handle,
-                    created_at: now,
-                }],
-            };
+                self.deps.backend.id().to_owned(),
+                generated,
+                self.deps.clock.now(),
+            );
             self.deps.keys.create_key(&key).await?;
             Ok(key)
         }

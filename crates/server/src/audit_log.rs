@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use signet_core::backend::{KeyBackend, KeySpec, SigningKey};
-use signet_core::key::{Key, KeyName, KeyState, KeyVersion};
+use signet_core::key::{Key, KeyName};
 use signet_core::log::NoteSigner;
 use signet_core::merkle::Hash;
 use signet_core::store::KeyStore;
@@ -46,22 +46,14 @@ pub async fn open_log_key(
                 algorithm: Algorithm::Ed25519,
             };
             let generated = backend.generate(&spec).await.map_err(anyhow_core)?;
-            let now = clock.now();
-            let key = Key {
+            let key = Key::new(
                 id,
-                name: KeyName::parse(LOG_KEY_NAME).map_err(anyhow_core)?,
-                algorithm: Algorithm::Ed25519,
-                backend: backend.id().to_owned(),
-                state: KeyState::Active,
-                created_at: now,
-                current_version: 1,
-                versions: vec![KeyVersion {
-                    version: 1,
-                    public_key_der: generated.public_key_der,
-                    handle: generated.handle,
-                    created_at: now,
-                }],
-            };
+                KeyName::parse(LOG_KEY_NAME).map_err(anyhow_core)?,
+                Algorithm::Ed25519,
+                backend.id().to_owned(),
+                generated,
+                clock.now(),
+            );
             keys.create_key(&key).await.map_err(anyhow_core)?;
             tracing::info!("generated the audit log key `{LOG_KEY_NAME}`");
             key
