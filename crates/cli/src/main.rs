@@ -4,6 +4,7 @@
 //!
 //! Exit status: 0 success, 1 failure (including a signature that does not verify), 2 usage error.
 
+mod audit;
 mod bench;
 mod config;
 mod keys;
@@ -15,7 +16,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use signet_client::AuditParams;
 use signet_proto::CreateTokenRequest;
 use zeroize::Zeroizing;
 
@@ -55,7 +55,7 @@ enum Command {
     Token(TokenCommand),
     /// Read the audit log.
     #[command(subcommand)]
-    Audit(AuditCommand),
+    Audit(audit::AuditCommand),
     /// Measure signing throughput and latency against a running server.
     Bench(bench::BenchArgs),
 }
@@ -83,24 +83,6 @@ enum TokenCommand {
     List,
     /// Revoke a token by id.
     Revoke { id: String },
-}
-
-#[derive(Subcommand)]
-enum AuditCommand {
-    /// List audit records in log order.
-    List {
-        #[arg(long)]
-        key: Option<String>,
-        #[arg(long)]
-        actor: Option<String>,
-        #[arg(long)]
-        action: Option<String>,
-        /// Only records after this index.
-        #[arg(long)]
-        after: Option<u64>,
-        #[arg(long, default_value_t = 100)]
-        limit: u32,
-    },
 }
 
 fn main() -> ExitCode {
@@ -153,30 +135,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Sign(args) => sign::run(&overrides, cli.json, args).await,
         Command::Verify(args) => verify::run(&overrides, cli.json, args).await,
         Command::Token(cmd) => token(&overrides, cli.json, cmd).await,
-        Command::Audit(AuditCommand::List {
-            key,
-            actor,
-            action,
-            after,
-            limit,
-        }) => {
-            let list = config::client(&overrides)?
-                .audit(&AuditParams {
-                    after,
-                    key,
-                    actor,
-                    action,
-                    limit: Some(limit),
-                })
-                .await?;
-            if cli.json {
-                return print_json(&list);
-            }
-            for r in &list.records {
-                println!("{}\t{}", r.index, serde_json::to_string(&r.event)?);
-            }
-            Ok(())
-        }
+        Command::Audit(cmd) => audit::run(&overrides, cli.json, cmd).await,
         Command::Bench(args) => bench::run(&overrides, cli.json, args).await,
     }
 }

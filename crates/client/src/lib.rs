@@ -11,8 +11,9 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use signet_proto::{
-    AuditList, BatchSignRequest, BatchSignResponse, CreateKeyRequest, CreateTokenRequest,
-    CreatedToken, KeyInfo, KeyList, Problem, SignRequest, SignResponse, Status, TokenList,
+    AuditList, BatchSignRequest, BatchSignResponse, ConsistencyProof, CreateKeyRequest,
+    CreateTokenRequest, CreatedToken, InclusionProof, KeyInfo, KeyList, LogEntries, LogKey,
+    Problem, SignRequest, SignResponse, Status, TokenList,
 };
 use zeroize::Zeroizing;
 
@@ -83,6 +84,30 @@ pub struct AuditParams {
     pub actor: Option<String>,
     pub action: Option<String>,
     pub limit: Option<u32>,
+    /// Hex digest that was signed.
+    pub digest: Option<String>,
+    /// RFC 3339 time: only records at or after it.
+    pub since: Option<String>,
+    /// RFC 3339 time: only records before it.
+    pub until: Option<String>,
+}
+
+impl AuditParams {
+    fn pairs(&self) -> Vec<(&'static str, String)> {
+        [
+            ("after", self.after.map(|v| v.to_string())),
+            ("key", self.key.clone()),
+            ("actor", self.actor.clone()),
+            ("action", self.action.clone()),
+            ("limit", self.limit.map(|v| v.to_string())),
+            ("digest", self.digest.clone()),
+            ("since", self.since.clone()),
+            ("until", self.until.clone()),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect()
+    }
 }
 
 impl Client {
@@ -153,23 +178,60 @@ impl Client {
         body: Option<&B>,
         query: Option<&AuditParams>,
     ) -> Result<T, ClientError> {
+        let pairs = query.map(AuditParams::pairs).unwrap_or_default();
+        let (status, bytes) = self.send(method, path, body, &pairs).await?;
+        let body: &[u8] = if status == StatusCode::NO_CONTENT {
+            b"null"
+        } else {
+            &bytes
+        };
+        serde_json::from_slice(body).map_err(|e| ClientError::Unexpected {
+            status: status.as_u16(),
+            detail: format!("cannot decode the response: {e}"),
+        })
+    }
+
+    /// A `GET` whose successful response is JSON, with query parameters.
+    async fn get_query<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<T, ClientError> {
+        let (status, bytes) = self.send::<()>(Method::GET, path, None, query).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Unexpected {
+            status: status.as_u16(),
+            detail: format!("cannot decode the response: {e}"),
+        })
+    }
+
+    /// A `GET` whose successful response is text (such as a signed note), returned exactly.
+    async fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let (status, bytes) = self.send::<()>(Method::GET, path, None, &[]).await?;
+        String::from_utf8(bytes).map_err(|e| ClientError::Unexpected {
+            status: status.as_u16(),
+            detail: format!(
+                "the response is not UTF-8 text (bad byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        })
+    }
+
+    /// Sends a request; returns the status and body of a successful response, and turns any
+    /// other into an error (the problem document when the server sent one).
+    async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+        query: &[(&str, String)],
+    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
         let mut url = format!("{}{}", self.base.as_str().trim_end_matches('/'), path);
-        if let Some(q) = query {
-            let pairs = [
-                ("after", q.after.map(|v| v.to_string())),
-                ("key", q.key.clone()),
-                ("actor", q.actor.clone()),
-                ("action", q.action.clone()),
-                ("limit", q.limit.map(|v| v.to_string())),
-            ];
+        if !query.is_empty() {
             let mut encoded = url::form_urlencoded::Serializer::new(String::new());
-            for (k, v) in pairs.iter().filter_map(|(k, v)| v.as_ref().map(|v| (k, v))) {
+            for (k, v) in query {
                 encoded.append_pair(k, v);
             }
-            let encoded = encoded.finish();
-            if !encoded.is_empty() {
-                url = format!("{url}?{encoded}");
-            }
+            url = format!("{url}?{}", encoded.finish());
         }
         let mut req = self.http.request(method, &url);
         if let Some(a) = &self.auth {
@@ -188,15 +250,7 @@ impl Client {
             cause: error_chain(&e),
         })?;
         if status.is_success() {
-            let body: &[u8] = if status == StatusCode::NO_CONTENT {
-                b"null"
-            } else {
-                &bytes
-            };
-            return serde_json::from_slice(body).map_err(|e| ClientError::Unexpected {
-                status: status.as_u16(),
-                detail: format!("cannot decode the response: {e}"),
-            });
+            return Ok((status, bytes.into()));
         }
         match serde_json::from_slice::<Problem>(&bytes) {
             Ok(p) => Err(ClientError::Problem(Box::new(p))),
@@ -283,6 +337,53 @@ impl Client {
     pub async fn audit(&self, params: &AuditParams) -> Result<AuditList, ClientError> {
         self.call::<(), _>(Method::GET, "/api/v1/audit", None, Some(params))
             .await
+    }
+
+    /// The audit log's latest checkpoint: a C2SP signed note, exactly as served.
+    pub async fn log_checkpoint(&self) -> Result<String, ClientError> {
+        self.get_text("/api/v1/log/checkpoint").await
+    }
+
+    /// The audit log's verifier key. Pin it out of band: a key fetched from the server it is
+    /// meant to check proves nothing about that server.
+    pub async fn log_key(&self) -> Result<LogKey, ClientError> {
+        self.get("/api/v1/log/key").await
+    }
+
+    /// Log entries `start..end` exactly as stored (admin; at most 1000 per call). A missing
+    /// entry is absent from the list, not an error.
+    pub async fn log_entries(&self, start: u64, end: u64) -> Result<LogEntries, ClientError> {
+        self.get_query(
+            "/api/v1/log/entries",
+            &[("start", start.to_string()), ("end", end.to_string())],
+        )
+        .await
+    }
+
+    /// Inclusion proof of entry `index` in the tree of `size` (default: the latest checkpoint's).
+    pub async fn inclusion_proof(
+        &self,
+        index: u64,
+        size: Option<u64>,
+    ) -> Result<InclusionProof, ClientError> {
+        let mut q = vec![("index", index.to_string())];
+        if let Some(s) = size {
+            q.push(("size", s.to_string()));
+        }
+        self.get_query("/api/v1/log/proof/inclusion", &q).await
+    }
+
+    /// Consistency proof from tree size `from` to `to` (default: the latest checkpoint's).
+    pub async fn consistency_proof(
+        &self,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<ConsistencyProof, ClientError> {
+        let mut q = vec![("from", from.to_string())];
+        if let Some(t) = to {
+            q.push(("to", t.to_string()));
+        }
+        self.get_query("/api/v1/log/proof/consistency", &q).await
     }
 }
 

@@ -66,6 +66,9 @@ pub trait NoteSigner: Send + Sync {
 
     /// A signed note over the checkpoint `(size, root)`.
     fn sign_checkpoint(&self, size: u64, root: &Hash) -> Result<String, CoreError>;
+
+    /// Checks a note's signature with the log key and returns the `(size, root)` it signs.
+    fn open_checkpoint(&self, note: &str) -> Result<(u64, Hash), CoreError>;
 }
 
 /// The canonical encoding of an entry: JSON with object keys sorted and no insignificant
@@ -209,14 +212,16 @@ impl MemoryTree {
 
     /// PROOF(m, D[0:n]) of RFC 9162 §2.1.4.1.
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, CoreError> {
-        if old == 0 || old > new || new > self.size() {
+        if old > new || new > self.size() {
             return Err(out_of_range(format!(
-                "no consistency proof from size `{old}` to `{new}`; sizes must satisfy 1 <= from <= to <= {}",
+                "no consistency proof from size `{old}` to `{new}`; sizes must satisfy from <= to <= {}",
                 self.size()
             )));
         }
         let mut proof = Vec::new();
-        if old < new {
+        // From the empty tree the proof is empty (RFC 9162 §2.1.4 defines 0 < m; the empty
+        // tree is a prefix of every tree).
+        if old > 0 && old < new {
             self.subproof(old, 0, new, true, &mut proof)?;
         }
         Ok(proof)
@@ -293,8 +298,18 @@ impl MerkleLog {
         let checkpoint = storage.latest_checkpoint().await?;
         if let Some(cp) = &checkpoint {
             // INVARIANT: the server never extends a history that differs from what it signed.
-            let root = tree.root_at(cp.size);
-            if root != Some(cp.root) {
+            // The size and root come from the signed note, not from columns beside it.
+            let (size, signed_root) = signer.open_checkpoint(&cp.note).map_err(|e| {
+                CoreError::new(
+                    ErrorCode::Internal,
+                    format!(
+                        "the last stored checkpoint does not verify with the log key ({}); it was altered — run `signet audit verify` and restore from backup",
+                        e.message
+                    ),
+                )
+            })?;
+            let root = tree.root_at(size);
+            if size != cp.size || root != Some(signed_root) {
                 return Err(CoreError::new(
                     ErrorCode::Internal,
                     format!(

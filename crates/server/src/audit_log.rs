@@ -101,6 +101,23 @@ impl NoteSigner for LogSigner {
         &self.origin
     }
 
+    fn open_checkpoint(&self, note: &str) -> Result<(u64, Hash), CoreError> {
+        let vkey = VerifierKey::new(&self.origin, self.public)
+            .map_err(|e| CoreError::internal("building the log verifier key", e))?;
+        let cp = signet_formats::checkpoint::open_note(note, &vkey)
+            .map_err(|e| CoreError::new(ErrorCode::Internal, e.to_string()))?;
+        if cp.origin != self.origin {
+            return Err(CoreError::new(
+                ErrorCode::Internal,
+                format!(
+                    "checkpoint origin `{}` is not this log's `{}`",
+                    cp.origin, self.origin
+                ),
+            ));
+        }
+        Ok((cp.size, cp.root))
+    }
+
     fn sign_checkpoint(&self, size: u64, root: &Hash) -> Result<String, CoreError> {
         let body = Checkpoint {
             origin: self.origin.clone(),

@@ -96,6 +96,17 @@ impl NoteSigner for UnsignedNotes {
     fn sign_checkpoint(&self, size: u64, root: &Hash) -> Result<String, signet_core::CoreError> {
         Ok(format!("signet/test\n{size}\n{}\n", hex::encode(root)))
     }
+    fn open_checkpoint(&self, note: &str) -> Result<(u64, Hash), signet_core::CoreError> {
+        let bad = || signet_core::CoreError::new(signet_core::ErrorCode::Internal, "bad note");
+        let mut lines = note.lines().skip(1);
+        let size = lines.next().and_then(|l| l.parse().ok()).ok_or_else(bad)?;
+        let root = lines
+            .next()
+            .and_then(|l| hex::decode(l).ok())
+            .and_then(|b| Hash::try_from(b).ok())
+            .ok_or_else(bad)?;
+        Ok((size, root))
+    }
 }
 
 async fn log(s: &SqliteStore) -> MerkleLog {
