@@ -309,7 +309,9 @@ impl MerkleLog {
                 )
             })?;
             let root = tree.root_at(size);
-            if size != cp.size || root != Some(signed_root) {
+            // Entries and their checkpoint commit together, so rows past the signed size can
+            // only have been added behind the server's back.
+            if size != cp.size || tree.size() != size || root != Some(signed_root) {
                 return Err(CoreError::new(
                     ErrorCode::Internal,
                     format!(

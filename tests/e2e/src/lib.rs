@@ -28,6 +28,8 @@ use tempfile::TempDir;
 
 pub use serde_json::json;
 
+pub mod tlog;
+
 /// `Content-Type` of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -185,6 +187,8 @@ pub struct InitOutput {
     pub admin_token: String,
     pub ca_cert: PathBuf,
     pub data_dir: PathBuf,
+    /// The audit log's C2SP verifier key (`origin+hash+base64key`), when `init` printed one.
+    pub log_key: Option<String>,
     /// The whole JSON line.
     pub raw: String,
     pub stderr: String,
@@ -223,6 +227,7 @@ pub fn init_data_dir(data_dir: &Path) -> Result<InitOutput> {
         admin_token: field("admin_token")?,
         ca_cert: PathBuf::from(field("ca_cert")?),
         data_dir: PathBuf::from(field("data_dir")?),
+        log_key: v.get("log_key").and_then(Value::as_str).map(str::to_owned),
         raw: line.to_owned(),
         stderr,
     })
@@ -244,6 +249,7 @@ pub struct Server {
     data_dir: PathBuf,
     ca_cert: PathBuf,
     admin_token: String,
+    log_key: Option<String>,
     base_url: String,
     options: ServeOptions,
     child: Option<Child>,
@@ -270,6 +276,7 @@ impl Server {
             data_dir: init.data_dir,
             ca_cert: init.ca_cert,
             admin_token: init.admin_token,
+            log_key: init.log_key,
             base_url: String::new(),
             options,
             child: None,
@@ -401,6 +408,40 @@ impl Server {
 
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The audit log's verifier key as `signetd init --json` printed it (`log_key`).
+    pub fn log_key(&self) -> Option<&str> {
+        self.log_key.as_deref()
+    }
+
+    /// The SQLite database of this data directory (the default `store.sqlite`, `signet.db`).
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("signet.db")
+    }
+
+    /// Runs `signetd serve` on this data directory (which must not be running) expecting it to
+    /// exit on its own, e.g. because it refuses the data; returns its output. Fails if it is
+    /// still running after `timeout` (it is then killed). Its stderr is kept with the logs.
+    pub fn serve_expecting_exit(&mut self, timeout: Duration) -> Result<Output> {
+        ensure!(self.child.is_none(), "server is already running");
+        self.starts += 1;
+        let mut cmd = signetd()?;
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--listen", "127.0.0.1:0"]);
+        if self.options.insecure_http {
+            cmd.arg("--insecure-http");
+        }
+        for (k, v) in &self.options.env {
+            cmd.env(k, v);
+        }
+        let out = run_with_timeout(&mut cmd, timeout)
+            .context("signetd serve was expected to exit by itself but kept running")?;
+        let log_path = self.log_dir().join(format!("serve-{}.log", self.starts));
+        std::fs::write(&log_path, &out.stderr)?;
+        Ok(out)
     }
 
     pub fn ca_cert(&self) -> &Path {
@@ -1041,6 +1082,45 @@ pub fn run_measuring_rss(cmd: &mut Command, timeout: Duration) -> Result<Measure
 pub fn closed_port() -> Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
+}
+
+// ---- SQLite, behind the server's back ----------------------------------------------------------
+
+/// Runs an SQL script on a database file with the `sqlite3` command, or with Python's `sqlite3`
+/// module when that command is not installed; returns what it printed (`sqlite3` output mode,
+/// or nothing with Python). For tampering tests only: the server must not be running.
+pub fn sqlite_exec(db: &Path, sql: &str) -> Result<String> {
+    let mut cli = Command::new("sqlite3");
+    cli.arg("-bail").arg(db).stdin(Stdio::null());
+    let out = match run_with_input(&mut cli, Some(sql.as_bytes()), COMMAND_TIMEOUT) {
+        Ok(out) => out,
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound)
+            }) =>
+        {
+            let mut py = Command::new("python3");
+            py.arg("-c")
+                .arg("import sqlite3, sys\nc = sqlite3.connect(sys.argv[1])\nc.executescript(sys.stdin.read())\nc.commit()\nc.close()\n")
+                .arg(db);
+            run_with_input(&mut py, Some(sql.as_bytes()), COMMAND_TIMEOUT)?
+        }
+        Err(e) => return Err(e),
+    };
+    ensure!(
+        out.status.success(),
+        "SQL on `{}` failed ({}):\n{sql}\n{}",
+        db.display(),
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// An SQL string literal (single quotes doubled).
+pub fn sql_text(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 // ---- data, digests and OpenSSL ----------------------------------------------------------------
