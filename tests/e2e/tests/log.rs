@@ -1520,3 +1520,44 @@ fn a_checkpoint_root_edited_behind_the_servers_back_is_refused() {
     }
     assert_refused(&out.unwrap(), "checkpoint root column edited");
 }
+
+/// Tampering with the database of a running server (whose in-memory tree still holds the true
+/// history): `signet audit verify` fails and names the first bad index for an edited, a deleted
+/// and a reordered entry.
+#[test]
+fn audit_verify_names_the_first_bad_index_on_a_live_log() {
+    let cases: [(&str, fn(u64) -> String); 3] = [
+        ("edit", |i| {
+            format!(
+                "{DROP_TRIGGERS}UPDATE audit_log SET entry = replace(entry, '\"allowed\"', '\"denied\"') WHERE idx = {i};\n"
+            )
+        }),
+        ("delete", |i| {
+            format!("{DROP_TRIGGERS}DELETE FROM audit_log WHERE idx = {i};\n")
+        }),
+        ("reorder", |i| {
+            // Swap entries i and i + 2, each with its own stored leaf hash.
+            let j = i + 2;
+            format!(
+                "{DROP_TRIGGERS}UPDATE audit_log SET idx = -1 WHERE idx = {i};\n\
+                 UPDATE audit_log SET idx = {i} WHERE idx = {j};\n\
+                 UPDATE audit_log SET idx = {j} WHERE idx = -1;\n"
+            )
+        }),
+    ];
+    for (case, sql) in cases {
+        let s = Server::start().unwrap();
+        let vkey = verifier_key(&s);
+        s.create_key("live", "ecdsa-p256").unwrap();
+        let mut signed = Vec::new();
+        for _ in 0..8 {
+            let v = s.sign("live", "sha256", &random_digest()).unwrap();
+            signed.push(v["log"]["index"].as_u64().unwrap());
+        }
+        check_audit_verify_cli(&s, &vkey, None);
+        let target = signed[3];
+        sqlite_exec(&s.db_path(), &sql(target)).unwrap();
+        eprintln!("case {case}: tampered with index {target}");
+        check_audit_verify_cli(&s, &vkey, Some(target));
+    }
+}
