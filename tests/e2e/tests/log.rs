@@ -1526,7 +1526,8 @@ fn a_checkpoint_root_edited_behind_the_servers_back_is_refused() {
 /// and a reordered entry.
 #[test]
 fn audit_verify_names_the_first_bad_index_on_a_live_log() {
-    let cases: [(&str, fn(u64) -> String); 3] = [
+    type Tamper = fn(u64) -> String;
+    let cases: [(&str, Tamper); 3] = [
         ("edit", |i| {
             format!(
                 "{DROP_TRIGGERS}UPDATE audit_log SET entry = replace(entry, '\"allowed\"', '\"denied\"') WHERE idx = {i};\n"
