@@ -7,7 +7,10 @@
 //! writes entries and checkpoint in one durable transaction, then releases every waiter.
 //! Storage ([`LogStorage`]) and checkpoint signing ([`NoteSigner`]) are plug-ins.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use async_trait::async_trait;
 use tokio::sync::{Mutex as AsyncMutex, oneshot};
@@ -270,6 +273,16 @@ fn bug() -> CoreError {
     CoreError::new(ErrorCode::Internal, "merkle tree is inconsistent")
 }
 
+type Outcome = Result<Result<Vec<AuditReceipt>, String>, oneshot::error::RecvError>;
+
+/// What an appender got first.
+enum Turn<G> {
+    /// Its receipt: another task committed its events.
+    Done(Outcome),
+    /// The writer lock: it commits everything queued.
+    Writer(G),
+}
+
 struct Pending {
     events: Vec<AuditEvent>,
     done: oneshot::Sender<Result<Vec<AuditReceipt>, String>>,
@@ -450,19 +463,36 @@ impl AuditLog for MerkleLog {
         if let Ok(mut q) = self.queue.lock() {
             q.push(Pending { events, done });
         }
-        {
-            // The first task to get the lock commits everything queued so far, its own and
-            // others'; tasks whose events were taken find an empty queue and just wait.
-            let mut state = self.state.lock().await;
-            let batch = match self.queue.lock() {
-                Ok(mut q) => std::mem::take(&mut *q),
-                Err(_) => Vec::new(),
-            };
-            if !batch.is_empty() {
-                self.commit(&mut state, batch).await;
+        // Wait for whichever comes first: our receipt (another task committed our events) or
+        // the writer lock. Whoever gets the lock commits everything queued so far, its own
+        // events and everyone else's; a task whose receipt arrives first leaves the lock queue,
+        // so one commit serves every appender that was waiting (group commit).
+        let mut rx = rx;
+        let outcome = {
+            let mut lock = std::pin::pin!(self.state.lock());
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = Pin::new(&mut rx).poll(cx) {
+                    return Poll::Ready(Turn::Done(r));
+                }
+                lock.as_mut().poll(cx).map(Turn::Writer)
+            })
+            .await
+        };
+        let result = match outcome {
+            Turn::Done(r) => r,
+            Turn::Writer(mut state) => {
+                let batch = match self.queue.lock() {
+                    Ok(mut q) => std::mem::take(&mut *q),
+                    Err(_) => Vec::new(),
+                };
+                if !batch.is_empty() {
+                    self.commit(&mut state, batch).await;
+                }
+                drop(state);
+                rx.await
             }
-        }
-        match rx.await {
+        };
+        match result {
             Ok(Ok(receipts)) => Ok(receipts),
             Ok(Err(msg)) => Err(CoreError::new(
                 ErrorCode::Internal,

@@ -3,7 +3,9 @@
 -- SHA-256(0x00 || entry) (RFC 9162 §2.1.1), kept so the tree loads without rehashing.
 ALTER TABLE audit_log ADD COLUMN leaf_hash BLOB;
 ALTER TABLE audit_log ADD COLUMN digest TEXT;
-CREATE INDEX audit_log_digest ON audit_log (digest, idx);
+-- No index on `digest`: digests are random, so such an index dirties a different page per
+-- entry inside every durable commit (measured: ~60 µs per entry, the log's largest cost).
+-- Searching by digest scans; `time` grows with `idx`, so its index is cheap.
 CREATE INDEX audit_log_time ON audit_log (time, idx);
 
 -- One signed checkpoint per commit (C2SP tlog-checkpoint in a signed note).
