@@ -141,7 +141,7 @@ pub fn root(leaves: &[Hash]) -> Hash {
 
 /// `k` of RFC 9162 §2.1.1: the largest power of two smaller than `n`, for `n >= 2`. Returns 0
 /// for smaller `n`, which callers never pass.
-fn split(n: u64) -> u64 {
+pub(crate) fn split(n: u64) -> u64 {
     n.saturating_sub(1).checked_ilog2().map_or(0, |b| 1 << b)
 }
 
@@ -158,6 +158,13 @@ pub trait LeafSource {
     /// Whether there are no leaves.
     fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// MTH of leaves `start..end` (RFC 9162 §2.1.1). The default reads every leaf of the range;
+    /// a source that keeps interior hashes (the audit log's in-memory tree) overrides it, which
+    /// makes the proof generators below cost O(log² n).
+    fn subtree_root(&self, start: u64, end: u64) -> Result<Hash, MerkleError> {
+        subtree_root(self, start, end)
     }
 }
 
@@ -196,6 +203,10 @@ impl<S: LeafSource + ?Sized> LeafSource for &S {
 
     fn leaf(&self, index: u64) -> Result<Hash, MerkleError> {
         (**self).leaf(index)
+    }
+
+    fn subtree_root(&self, start: u64, end: u64) -> Result<Hash, MerkleError> {
+        (**self).subtree_root(start, end)
     }
 }
 
@@ -258,10 +269,10 @@ pub fn inclusion_proof<S: LeafSource + ?Sized>(
     while hi - lo > 1 {
         let mid = lo + split(hi - lo);
         if index < mid {
-            proof.push(subtree_root(src, mid, hi)?);
+            proof.push(src.subtree_root(mid, hi)?);
             hi = mid;
         } else {
-            proof.push(subtree_root(src, lo, mid)?);
+            proof.push(src.subtree_root(lo, mid)?);
             lo = mid;
         }
     }
@@ -304,16 +315,16 @@ pub fn consistency_proof<S: LeafSource + ?Sized>(
     loop {
         if old_size == hi {
             if !whole_old_tree_known {
-                proof.push(subtree_root(src, lo, hi)?);
+                proof.push(src.subtree_root(lo, hi)?);
             }
             break;
         }
         let mid = lo + split(hi - lo);
         if old_size <= mid {
-            proof.push(subtree_root(src, mid, hi)?);
+            proof.push(src.subtree_root(mid, hi)?);
             hi = mid;
         } else {
-            proof.push(subtree_root(src, lo, mid)?);
+            proof.push(src.subtree_root(lo, mid)?);
             lo = mid;
             whole_old_tree_known = false;
         }
