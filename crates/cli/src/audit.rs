@@ -33,24 +33,8 @@ const SEARCH_PAGE: u64 = 1000;
 pub enum AuditCommand {
     /// List audit records in log order (one page).
     List {
-        #[arg(long)]
-        key: Option<String>,
-        #[arg(long)]
-        actor: Option<String>,
-        #[arg(long)]
-        action: Option<String>,
-        /// Only records of this signed digest (hex).
-        #[arg(long)]
-        digest: Option<String>,
-        /// Only records at or after this time: RFC 3339, a date, or an age such as `24h`.
-        #[arg(long)]
-        since: Option<String>,
-        /// Only records before this time: RFC 3339, a date, or an age such as `1h`.
-        #[arg(long)]
-        until: Option<String>,
-        /// Only records after this index.
-        #[arg(long)]
-        after: Option<u64>,
+        #[command(flatten)]
+        filters: Filters,
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
@@ -64,8 +48,9 @@ pub enum AuditCommand {
     Key,
 }
 
+/// The record filters shared by `audit list` and `audit search`.
 #[derive(Args)]
-pub struct SearchArgs {
+pub struct Filters {
     /// Only records about this key name.
     #[arg(long)]
     key: Option<String>,
@@ -88,6 +73,27 @@ pub struct SearchArgs {
     /// Only records after this index.
     #[arg(long)]
     after: Option<u64>,
+}
+
+impl Filters {
+    fn params(self, limit: Option<u32>) -> Result<AuditParams> {
+        Ok(AuditParams {
+            after: self.after,
+            key: self.key,
+            actor: self.principal,
+            action: self.action,
+            limit,
+            digest: self.digest,
+            since: self.since.as_deref().map(parse_time).transpose()?,
+            until: self.until.as_deref().map(parse_time).transpose()?,
+        })
+    }
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    filters: Filters,
     /// Stop after this many records (default: all).
     #[arg(long)]
     limit: Option<u64>,
@@ -121,27 +127,9 @@ pub struct VerifyArgs {
 
 pub async fn run(o: &Overrides, json: bool, cmd: AuditCommand) -> Result<()> {
     match cmd {
-        AuditCommand::List {
-            key,
-            actor,
-            action,
-            digest,
-            since,
-            until,
-            after,
-            limit,
-        } => {
+        AuditCommand::List { filters, limit } => {
             let list = config::client(o)?
-                .audit(&AuditParams {
-                    after,
-                    key,
-                    actor,
-                    action,
-                    limit: Some(limit),
-                    digest,
-                    since: since.as_deref().map(parse_time).transpose()?,
-                    until: until.as_deref().map(parse_time).transpose()?,
-                })
+                .audit(&filters.params(Some(limit))?)
                 .await?;
             if json {
                 return print_json(&list);
@@ -195,16 +183,7 @@ async fn search(o: &Overrides, json: bool, args: SearchArgs) -> Result<()> {
 
 async fn search_pages(o: &Overrides, json: bool, args: SearchArgs) -> Result<()> {
     let client = config::client(o)?;
-    let mut params = AuditParams {
-        after: args.after,
-        key: args.key,
-        actor: args.principal,
-        action: args.action,
-        limit: None,
-        digest: args.digest,
-        since: args.since.as_deref().map(parse_time).transpose()?,
-        until: args.until.as_deref().map(parse_time).transpose()?,
-    };
+    let mut params = args.filters.params(None)?;
     let mut remaining = args.limit.unwrap_or(u64::MAX);
     let mut out = std::io::stdout().lock();
     while remaining > 0 {
