@@ -12,9 +12,17 @@ pub enum KeyCommand {
     /// Create a key; the private key is generated in the server and never leaves it.
     Create {
         name: String,
-        /// ed25519, ecdsa-p256, ecdsa-p384, rsa-3072-pss, rsa-3072-pkcs1, rsa-4096-pss, rsa-4096-pkcs1.
+        /// ed25519, ecdsa-p256, ecdsa-p384, rsa-3072-pss, rsa-3072-pkcs1, rsa-4096-pss,
+        /// rsa-4096-pkcs1, ml-dsa-44, ml-dsa-65, ml-dsa-87, slh-dsa-sha2-128s, slh-dsa-sha2-128f.
         #[arg(long)]
         algorithm: String,
+        /// Key backend to hold it: `software` or `pkcs11` (default: the server's default).
+        #[arg(long)]
+        backend: Option<String>,
+        /// Adopt an existing private key in the backend instead of generating one, named by a
+        /// PKCS#11 URI such as `pkcs11:object=release-2026;id=%01`. It is never exported.
+        #[arg(long, value_name = "PKCS11_URI")]
+        adopt: Option<String>,
     },
     /// List keys.
     List,
@@ -38,7 +46,21 @@ pub enum KeyCommand {
 pub async fn run(o: &Overrides, json: bool, cmd: KeyCommand) -> Result<()> {
     let client = config::client(o)?;
     let key = match cmd {
-        KeyCommand::Create { name, algorithm } => client.create_key(&name, &algorithm).await?,
+        KeyCommand::Create {
+            name,
+            algorithm,
+            backend,
+            adopt,
+        } => {
+            client
+                .create_key_with(&signet_proto::CreateKeyRequest {
+                    name,
+                    algorithm,
+                    backend,
+                    adopt,
+                })
+                .await?
+        }
         KeyCommand::List => {
             let list = client.list_keys().await?;
             if json {

@@ -278,14 +278,18 @@ impl Client {
     }
 
     pub async fn create_key(&self, name: &str, algorithm: &str) -> Result<KeyInfo, ClientError> {
-        self.post(
-            "/api/v1/keys",
-            &CreateKeyRequest {
-                name: name.to_owned(),
-                algorithm: algorithm.to_owned(),
-            },
-        )
+        self.create_key_with(&CreateKeyRequest {
+            name: name.to_owned(),
+            algorithm: algorithm.to_owned(),
+            backend: None,
+            adopt: None,
+        })
         .await
+    }
+
+    /// Creates a key in a chosen backend, or adopts an existing one (`req.adopt`).
+    pub async fn create_key_with(&self, req: &CreateKeyRequest) -> Result<KeyInfo, ClientError> {
+        self.post("/api/v1/keys", req).await
     }
 
     pub async fn list_keys(&self) -> Result<KeyList, ClientError> {

@@ -5,7 +5,10 @@
 //! each algorithm when only a digest crosses the network is stated in `docs/signatures.md`:
 //! ECDSA and RSA sign the digest as the hash of the message (FIPS 186-5 §6.4, RFC 8017 §8.1/§8.2),
 //! so `openssl dgst -verify` over the file checks them; Ed25519 (RFC 8032 §5.1) is not a pre-hash
-//! scheme, so it signs the raw digest bytes as its message.
+//! scheme, so it signs the raw digest bytes as its message. ML-DSA (FIPS 204 §5.2, pure ML-DSA
+//! with an empty context string) and SLH-DSA (FIPS 205 §10.2, pure SLH-DSA, empty context) do the
+//! same: the message they sign is the digest bytes. The digest must then be at least as strong as
+//! the parameter set's security category, so stronger sets accept only longer digests.
 
 use std::fmt;
 use std::str::FromStr;
@@ -25,11 +28,21 @@ pub enum Algorithm {
     Rsa3072Pkcs1,
     Rsa4096Pss,
     Rsa4096Pkcs1,
+    /// ML-DSA-44 (FIPS 204, security category 2).
+    MlDsa44,
+    /// ML-DSA-65 (FIPS 204, security category 3).
+    MlDsa65,
+    /// ML-DSA-87 (FIPS 204, security category 5).
+    MlDsa87,
+    /// SLH-DSA-SHA2-128s (FIPS 205, category 1, small signatures, slow signing).
+    SlhDsaSha2_128s,
+    /// SLH-DSA-SHA2-128f (FIPS 205, category 1, fast signing, larger signatures).
+    SlhDsaSha2_128f,
 }
 
 impl Algorithm {
     /// Every algorithm, in the order the docs and `--help` list them.
-    pub const ALL: [Algorithm; 7] = [
+    pub const ALL: [Algorithm; 12] = [
         Algorithm::Ed25519,
         Algorithm::EcdsaP256,
         Algorithm::EcdsaP384,
@@ -37,7 +50,55 @@ impl Algorithm {
         Algorithm::Rsa3072Pkcs1,
         Algorithm::Rsa4096Pss,
         Algorithm::Rsa4096Pkcs1,
+        Algorithm::MlDsa44,
+        Algorithm::MlDsa65,
+        Algorithm::MlDsa87,
+        Algorithm::SlhDsaSha2_128s,
+        Algorithm::SlhDsaSha2_128f,
     ];
+
+    /// Whether this is a post-quantum algorithm (FIPS 204 / FIPS 205).
+    pub const fn is_post_quantum(self) -> bool {
+        matches!(
+            self,
+            Algorithm::MlDsa44
+                | Algorithm::MlDsa65
+                | Algorithm::MlDsa87
+                | Algorithm::SlhDsaSha2_128s
+                | Algorithm::SlhDsaSha2_128f
+        )
+    }
+
+    /// Whether the signed message is the digest bytes themselves (Ed25519, ML-DSA, SLH-DSA), as
+    /// opposed to the digest standing for the hash of the message (ECDSA, RSA).
+    pub const fn signs_digest_as_message(self) -> bool {
+        matches!(self, Algorithm::Ed25519) || self.is_post_quantum()
+    }
+
+    /// Whether the algorithm is inside the boundary of the FIPS 140-3 validated module Signet
+    /// builds with `--features fips` (see `docs/keys.md`, "FIPS mode", for the certificate and
+    /// what it covers). Conservative: only what the validated module's certificate lists as
+    /// approved signature generation.
+    pub const fn in_fips_boundary(self) -> bool {
+        matches!(
+            self,
+            Algorithm::EcdsaP256
+                | Algorithm::EcdsaP384
+                | Algorithm::Rsa3072Pss
+                | Algorithm::Rsa3072Pkcs1
+                | Algorithm::Rsa4096Pss
+                | Algorithm::Rsa4096Pkcs1
+        )
+    }
+
+    /// Modulus size in bits for RSA keys, `None` otherwise.
+    pub const fn rsa_bits(self) -> Option<u32> {
+        match self {
+            Algorithm::Rsa3072Pss | Algorithm::Rsa3072Pkcs1 => Some(3072),
+            Algorithm::Rsa4096Pss | Algorithm::Rsa4096Pkcs1 => Some(4096),
+            _ => None,
+        }
+    }
 
     /// The stable identifier used in the API, the CLI and the database.
     pub const fn as_str(self) -> &'static str {
@@ -49,17 +110,26 @@ impl Algorithm {
             Algorithm::Rsa3072Pkcs1 => "rsa-3072-pkcs1",
             Algorithm::Rsa4096Pss => "rsa-4096-pss",
             Algorithm::Rsa4096Pkcs1 => "rsa-4096-pkcs1",
+            Algorithm::MlDsa44 => "ml-dsa-44",
+            Algorithm::MlDsa65 => "ml-dsa-65",
+            Algorithm::MlDsa87 => "ml-dsa-87",
+            Algorithm::SlhDsaSha2_128s => "slh-dsa-sha2-128s",
+            Algorithm::SlhDsaSha2_128f => "slh-dsa-sha2-128f",
         }
     }
 
     /// The digest algorithms a request may use with a key of this algorithm.
     ///
     /// ECDSA keys are bound to the hash of matching strength (RFC 5480 §4: P-256 with SHA-256,
-    /// P-384 with SHA-384), as JOSE `ES256`/`ES384` do.
+    /// P-384 with SHA-384), as JOSE `ES256`/`ES384` do. ML-DSA-65 (category 3) needs at least
+    /// SHA-384 and ML-DSA-87 (category 5) SHA-512, so the digest is not the weaker link
+    /// (FIPS 204 §3.6.1, §5.4: a pre-hash must offer the parameter set's collision strength).
     pub const fn allowed_digests(self) -> &'static [DigestAlgorithm] {
         match self {
             Algorithm::EcdsaP256 => &[DigestAlgorithm::Sha256],
             Algorithm::EcdsaP384 => &[DigestAlgorithm::Sha384],
+            Algorithm::MlDsa65 => &[DigestAlgorithm::Sha384, DigestAlgorithm::Sha512],
+            Algorithm::MlDsa87 => &[DigestAlgorithm::Sha512],
             _ => &[
                 DigestAlgorithm::Sha256,
                 DigestAlgorithm::Sha384,
@@ -71,7 +141,8 @@ impl Algorithm {
     /// The digest a client uses when it is not told otherwise.
     pub const fn default_digest(self) -> DigestAlgorithm {
         match self {
-            Algorithm::EcdsaP384 => DigestAlgorithm::Sha384,
+            Algorithm::EcdsaP384 | Algorithm::MlDsa65 => DigestAlgorithm::Sha384,
+            Algorithm::MlDsa87 => DigestAlgorithm::Sha512,
             _ => DigestAlgorithm::Sha256,
         }
     }
@@ -88,6 +159,12 @@ impl Algorithm {
         use DigestAlgorithm::{Sha256, Sha384, Sha512};
         match (self, digest) {
             (Algorithm::Ed25519, _) => Some("Ed25519"),
+            // draft-ietf-cose-dilithium / draft-ietf-cose-sphincs-plus names.
+            (Algorithm::MlDsa44, _) => Some("ML-DSA-44"),
+            (Algorithm::MlDsa65, _) => Some("ML-DSA-65"),
+            (Algorithm::MlDsa87, _) => Some("ML-DSA-87"),
+            (Algorithm::SlhDsaSha2_128s, _) => Some("SLH-DSA-SHA2-128s"),
+            (Algorithm::SlhDsaSha2_128f, _) => Some("SLH-DSA-SHA2-128f"),
             (Algorithm::EcdsaP256, Sha256) => Some("ES256"),
             (Algorithm::EcdsaP384, Sha384) => Some("ES384"),
             (Algorithm::Rsa3072Pss | Algorithm::Rsa4096Pss, Sha256) => Some("PS256"),

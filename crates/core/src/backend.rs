@@ -1,5 +1,9 @@
 //! The key backend plug-in kind: something that generates keys it never exports and signs with
-//! them. Implementations live in `signet-keys` (software) and, later, PKCS#11 tokens.
+//! them. Implementations live in `signet-keys`: software keys sealed under a key-encryption key,
+//! and keys inside a PKCS#11 token.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::algorithm::{Algorithm, Digest};
 use crate::error::CoreError;
@@ -38,6 +42,103 @@ pub trait KeyBackend: Send + Sync {
 
     /// Whether the backend can sign right now.
     fn health(&self) -> Result<(), CoreError>;
+
+    /// Whether keys of `algorithm` can be generated here. Key creation refuses the others with
+    /// `unsupported_algorithm` before anything is generated.
+    fn supports(&self, _algorithm: Algorithm) -> bool {
+        true
+    }
+
+    /// Adopts a private key that already exists inside the backend (a PKCS#11 object named by a
+    /// PKCS#11 URI, RFC 7512) as a Signet key. The key stays where it is; nothing is exported.
+    async fn adopt(&self, _spec: &KeySpec, locator: &str) -> Result<GeneratedKey, CoreError> {
+        Err(CoreError::new(
+            crate::ErrorCode::InvalidRequest,
+            format!(
+                "key backend `{}` cannot adopt existing keys (`{}`); create a new key instead",
+                self.id(),
+                crate::algorithm::truncate(locator, 80)
+            ),
+        ))
+    }
+}
+
+/// Re-protects stored key handles, e.g. re-seals software keys under a new key-encryption key.
+/// The service calls [`Rewrap::rewrap`] for every version of every key the backend holds, stores
+/// all new handles in one transaction, then calls [`Rewrap::commit`] before any other key
+/// operation may run.
+pub trait Rewrap: Send + Sync {
+    /// The backend whose handles this rewraps.
+    fn backend_id(&self) -> &str;
+
+    /// The handle under the new protection.
+    fn rewrap(&self, spec: &KeySpec, handle: &KeyHandle) -> Result<KeyHandle, CoreError>;
+
+    /// Makes the new protection the one in use (called once all handles are stored).
+    fn commit(&self) -> Result<(), CoreError>;
+}
+
+/// The key backends a server has configured, by id, and the one new keys go to by default.
+#[derive(Clone)]
+pub struct Backends {
+    default: String,
+    all: BTreeMap<String, Arc<dyn KeyBackend>>,
+}
+
+impl Backends {
+    /// A registry whose default (and only) backend is `backend`.
+    pub fn single(backend: Arc<dyn KeyBackend>) -> Self {
+        let mut all = BTreeMap::new();
+        let default = backend.id().to_owned();
+        all.insert(default.clone(), backend);
+        Backends { default, all }
+    }
+
+    /// Adds another backend.
+    pub fn with(mut self, backend: Arc<dyn KeyBackend>) -> Self {
+        self.all.insert(backend.id().to_owned(), backend);
+        self
+    }
+
+    /// Makes `id` the default for new keys; `false` if no such backend is configured.
+    pub fn set_default(&mut self, id: &str) -> bool {
+        if self.all.contains_key(id) {
+            id.clone_into(&mut self.default);
+            true
+        } else {
+            false
+        }
+    }
+
+    pub fn default_backend(&self) -> Option<&Arc<dyn KeyBackend>> {
+        self.all.get(&self.default)
+    }
+
+    pub fn default_id(&self) -> &str {
+        &self.default
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<dyn KeyBackend>> {
+        self.all.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn KeyBackend>> {
+        self.all.values()
+    }
+
+    /// The backend `id`, or a clear error naming the configured ones.
+    pub fn require(&self, id: &str) -> Result<&Arc<dyn KeyBackend>, CoreError> {
+        self.all.get(id).ok_or_else(|| {
+            CoreError::new(
+                crate::ErrorCode::InvalidRequest,
+                format!(
+                    "key backend `{}` is not configured on this server; use one of: {}",
+                    crate::algorithm::truncate(id, 80),
+                    self.all.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+    }
 }
 
 /// An opened private key. Signing must not expose the key material.

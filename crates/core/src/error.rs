@@ -27,6 +27,8 @@ pub enum ErrorCode {
     Unauthenticated,
     PolicyDenied,
     BackendUnavailable,
+    /// The key-encryption key is not in memory: custodians must unseal the server.
+    Sealed,
     Internal,
 }
 
@@ -49,6 +51,7 @@ impl ErrorCode {
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::PolicyDenied => "policy_denied",
             ErrorCode::BackendUnavailable => "backend_unavailable",
+            ErrorCode::Sealed => "sealed",
             ErrorCode::Internal => "internal",
         }
     }

@@ -35,6 +35,11 @@ pub const fn relative_cost(a: Algorithm) -> u32 {
         Algorithm::EcdsaP384 => 5,
         Algorithm::Rsa3072Pss | Algorithm::Rsa3072Pkcs1 => 120,
         Algorithm::Rsa4096Pss | Algorithm::Rsa4096Pkcs1 => 260,
+        // ML-DSA ≈ 0.1–0.3 ms; SLH-DSA-128f ≈ 11 ms, -128s ≈ 250 ms (docs/keys.md).
+        Algorithm::MlDsa44 | Algorithm::MlDsa65 => 10,
+        Algorithm::MlDsa87 => 16,
+        Algorithm::SlhDsaSha2_128f => 600,
+        Algorithm::SlhDsaSha2_128s => 13_000,
     }
 }
 

@@ -5,6 +5,8 @@
 //! and policy issue puts a Cedar policy set behind this same facade; the rules below are the
 //! built-in role model until then. Deny by default.
 
+use crate::algorithm::Algorithm;
+use crate::error::{CoreError, ErrorCode};
 use crate::key::Key;
 use crate::principal::{Principal, PrincipalKind, Role};
 
@@ -99,6 +101,59 @@ fn decide(principal: &Principal, op: &Operation<'_>) -> Option<String> {
             role.as_str(),
             op.name()
         ))
+    }
+}
+
+/// Which algorithms new keys may use: the operator's allow-list and the FIPS boundary. Existing
+/// keys keep signing; only creation (and rotation, which creates a version) is checked.
+#[derive(Debug, Clone, Default)]
+pub struct KeyCreationRules {
+    /// `None`: every algorithm Signet supports.
+    pub allowed: Option<Vec<Algorithm>>,
+    /// RSA keys below this many bits are refused (Signet has none below 3072 today).
+    pub min_rsa_bits: u32,
+    /// Algorithms outside the FIPS 140-3 module's boundary are refused (`require_fips`).
+    pub fips_only: bool,
+}
+
+impl KeyCreationRules {
+    /// A pure decision: `Ok` or the rule that refuses `algorithm`.
+    pub fn check(&self, algorithm: Algorithm) -> Result<(), CoreError> {
+        if let Some(allowed) = &self.allowed
+            && !allowed.contains(&algorithm)
+        {
+            return Err(CoreError::new(
+                ErrorCode::PolicyDenied,
+                format!(
+                    "algorithm `{algorithm}` is not allowed for new keys on this server; allowed: {}",
+                    allowed
+                        .iter()
+                        .map(|a| a.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        if let Some(bits) = algorithm.rsa_bits()
+            && bits < self.min_rsa_bits
+        {
+            return Err(CoreError::new(
+                ErrorCode::PolicyDenied,
+                format!(
+                    "`{algorithm}` keys are {bits} bits, below this server's minimum of {}; pick a larger key",
+                    self.min_rsa_bits
+                ),
+            ));
+        }
+        if self.fips_only && !algorithm.in_fips_boundary() {
+            return Err(CoreError::new(
+                ErrorCode::PolicyDenied,
+                format!(
+                    "`{algorithm}` is outside the FIPS 140-3 module boundary and this server requires FIPS; pick an ECDSA or RSA algorithm"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 

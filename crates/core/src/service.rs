@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use crate::algorithm::{Algorithm, Digest, DigestAlgorithm};
 use crate::audit::{Action, Actor, AuditEvent, AuditLog, DigestRef, KeyRef, Outcome, SignContext};
-use crate::backend::{KeyBackend, KeySpec, SigningKey};
+use crate::backend::{Backends, KeySpec, SigningKey};
 use crate::clock::Clock;
 use crate::error::{CoreError, ErrorCode};
 use crate::key::{Key, KeyName, KeyState, KeyVersion};
@@ -40,6 +40,17 @@ pub struct SignItem {
     pub digest: String,
     pub artifact_name: Option<String>,
     pub artifact_kind: Option<String>,
+}
+
+/// A key to create.
+#[derive(Debug, Clone, Copy)]
+pub struct NewKey<'a> {
+    pub name: &'a str,
+    pub algorithm: &'a str,
+    /// The backend to hold it; `None` for the server's default.
+    pub backend: Option<&'a str>,
+    /// Adopt this existing key of the backend (a PKCS#11 URI) instead of generating one.
+    pub adopt: Option<&'a str>,
 }
 
 /// Digests to sign with one key, with the shared reason and build information.
@@ -98,8 +109,10 @@ pub struct Deps {
     pub keys: Arc<dyn KeyStore>,
     pub tokens: Arc<dyn TokenStore>,
     pub audit: Arc<dyn AuditLog>,
-    /// The backend new keys are generated in.
-    pub backend: Arc<dyn KeyBackend>,
+    /// The configured key backends and the default one new keys are generated in.
+    pub backends: Backends,
+    /// Which algorithms new keys may use.
+    pub creation: policy::KeyCreationRules,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
     /// Where expensive signing jobs run.
@@ -127,9 +140,14 @@ impl SigningService {
         self.deps.clock.as_ref()
     }
 
-    /// Whether the key backend can sign.
+    /// Whether every configured key backend can sign.
     pub fn backend_health(&self) -> Result<(), CoreError> {
-        self.deps.backend.health()
+        self.deps.backends.iter().try_for_each(|b| b.health())
+    }
+
+    /// The configured key backends.
+    pub fn backends(&self) -> &Backends {
+        &self.deps.backends
     }
 
     // ---- authentication -------------------------------------------------------------------
@@ -199,6 +217,7 @@ impl SigningService {
         self.load_key(name).await
     }
 
+    /// Creates a key in the default backend.
     pub async fn create_key(
         &self,
         who: &Principal,
@@ -206,6 +225,23 @@ impl SigningService {
         algorithm: &str,
         meta: &RequestMeta,
     ) -> Result<Key, CoreError> {
+        let new = NewKey {
+            name,
+            algorithm,
+            backend: None,
+            adopt: None,
+        };
+        self.create_key_with(who, &new, meta).await
+    }
+
+    /// Creates a key: generated in the chosen backend, or adopted from one (`new.adopt`).
+    pub async fn create_key_with(
+        &self,
+        who: &Principal,
+        new: &NewKey<'_>,
+        meta: &RequestMeta,
+    ) -> Result<Key, CoreError> {
+        let (name, algorithm) = (new.name, new.algorithm);
         let key_ref = KeyRef {
             name: truncate(name),
             version: Some(1),
@@ -224,6 +260,23 @@ impl SigningService {
                 ));
             }
             let algorithm: Algorithm = algorithm.parse()?;
+            // INVARIANT: weak or out-of-boundary algorithms are refused before any key exists.
+            self.deps.creation.check(algorithm)?;
+            let backend = match new.backend {
+                Some(id) => self.deps.backends.require(id)?,
+                None => self.deps.backends.default_backend().ok_or_else(|| {
+                    CoreError::new(ErrorCode::Internal, "no default key backend is configured")
+                })?,
+            };
+            if !backend.supports(algorithm) {
+                return Err(CoreError::new(
+                    ErrorCode::UnsupportedAlgorithm,
+                    format!(
+                        "key backend `{}` cannot hold `{algorithm}` keys; pick another algorithm or backend",
+                        backend.id()
+                    ),
+                ));
+            }
             if self.deps.keys.get_key(name.as_str()).await?.is_some() {
                 return Err(key_exists(name.as_str()));
             }
@@ -233,12 +286,15 @@ impl SigningService {
                 version: 1,
                 algorithm,
             };
-            let generated = self.deps.backend.generate(&spec).await?;
+            let generated = match new.adopt {
+                Some(locator) => backend.adopt(&spec, locator).await?,
+                None => backend.generate(&spec).await?,
+            };
             let key = Key::new(
                 id,
                 name,
                 algorithm,
-                self.deps.backend.id().to_owned(),
+                backend.id().to_owned(),
                 generated,
                 self.deps.clock.now(),
             );
@@ -277,7 +333,7 @@ impl SigningService {
                 version,
                 algorithm: key.algorithm,
             };
-            let generated = self.deps.backend.generate(&spec).await?;
+            let generated = self.backend_of(&key)?.generate(&spec).await?;
             let kv = KeyVersion {
                 version,
                 public_key_der: generated.public_key_der,
@@ -513,15 +569,7 @@ impl SigningService {
         {
             return Ok(Arc::clone(k));
         }
-        if key.backend != self.deps.backend.id() {
-            return Err(CoreError::new(
-                ErrorCode::BackendUnavailable,
-                format!(
-                    "key `{}` is held by key backend `{}`, which this server has not configured",
-                    key.name, key.backend
-                ),
-            ));
-        }
+        let backend = self.backend_of(key)?;
         let version = key.current().ok_or_else(|| {
             CoreError::new(
                 ErrorCode::Internal,
@@ -533,12 +581,24 @@ impl SigningService {
             version: version.version,
             algorithm: key.algorithm,
         };
-        let opened: Arc<dyn SigningKey> =
-            Arc::from(self.deps.backend.open(&spec, &version.handle)?);
+        let opened: Arc<dyn SigningKey> = Arc::from(backend.open(&spec, &version.handle)?);
         if let Ok(mut map) = self.opened.write() {
             map.insert(cache_key, Arc::clone(&opened));
         }
         Ok(opened)
+    }
+
+    /// The backend holding `key`.
+    fn backend_of(&self, key: &Key) -> Result<&Arc<dyn crate::backend::KeyBackend>, CoreError> {
+        self.deps.backends.get(&key.backend).ok_or_else(|| {
+            CoreError::new(
+                ErrorCode::BackendUnavailable,
+                format!(
+                    "key `{}` is held by key backend `{}`, which this server has not configured",
+                    key.name, key.backend
+                ),
+            )
+        })
     }
 
     // ---- tokens ---------------------------------------------------------------------------

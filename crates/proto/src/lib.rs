@@ -172,8 +172,16 @@ pub struct BatchSignResponse {
 pub struct CreateKeyRequest {
     pub name: String,
     /// `ed25519`, `ecdsa-p256`, `ecdsa-p384`, `rsa-3072-pss`, `rsa-3072-pkcs1`, `rsa-4096-pss`,
-    /// `rsa-4096-pkcs1`.
+    /// `rsa-4096-pkcs1`, `ml-dsa-44`, `ml-dsa-65`, `ml-dsa-87`, `slh-dsa-sha2-128s`,
+    /// `slh-dsa-sha2-128f`.
     pub algorithm: String,
+    /// The key backend to hold it (`software`, `pkcs11`); default: the server's default backend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+    /// Adopt an existing private key of the backend instead of generating one: a PKCS#11 URI
+    /// (RFC 7512) naming it, e.g. `pkcs11:object=release-2026;id=%01`. The key never leaves the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopt: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -29,7 +29,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::PolicyDenied => StatusCode::FORBIDDEN,
         ErrorCode::KeyNotFound | ErrorCode::TokenNotFound => StatusCode::NOT_FOUND,
         ErrorCode::KeyExists | ErrorCode::KeyDisabled | ErrorCode::Conflict => StatusCode::CONFLICT,
-        ErrorCode::BackendUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::BackendUnavailable | ErrorCode::Sealed => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -10,7 +10,7 @@ use super::{ApiJson, ApiPath, convert};
 use crate::app::App;
 use crate::error::ApiError;
 
-/// Create a key; its first version is generated inside the key backend.
+/// Create a key; its first version is generated inside the key backend (or adopted from it).
 #[utoipa::path(post, path = "/api/v1/keys", tag = "keys", request_body = CreateKeyRequest,
     responses((status = 201, body = KeyInfo), (status = 400, body = Problem), (status = 401, body = Problem),
         (status = 403, body = Problem), (status = 409, body = Problem, description = "`key_exists`")),
@@ -20,9 +20,15 @@ pub async fn create(
     caller: Caller,
     ApiJson(req): ApiJson<CreateKeyRequest>,
 ) -> Result<(StatusCode, ApiJson<KeyInfo>), ApiError> {
+    let new = signet_core::service::NewKey {
+        name: &req.name,
+        algorithm: &req.algorithm,
+        backend: req.backend.as_deref(),
+        adopt: req.adopt.as_deref(),
+    };
     let key = app
         .service
-        .create_key(&caller.principal, &req.name, &req.algorithm, &caller.meta)
+        .create_key_with(&caller.principal, &new, &caller.meta)
         .await?;
     Ok((StatusCode::CREATED, ApiJson(convert::key_info(&key)?)))
 }
