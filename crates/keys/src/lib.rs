@@ -6,6 +6,8 @@
 //!
 //! Depends on `signet-core` only; never on the store, the formats or the server.
 
+pub mod pkcs11;
+mod pq;
 pub mod seal;
 pub mod software;
 
