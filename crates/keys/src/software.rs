@@ -42,7 +42,7 @@ impl SoftwareBackend {
 }
 
 /// Associated data binding a sealed key to its identity.
-fn aad(spec: &KeySpec) -> Vec<u8> {
+pub(crate) fn aad(spec: &KeySpec) -> Vec<u8> {
     format!(
         "signet software key v1|{}|{}|{}",
         spec.key_id, spec.version, spec.algorithm
