@@ -78,6 +78,21 @@ pub trait Rewrap: Send + Sync {
     fn commit(&self) -> Result<(), CoreError>;
 }
 
+/// Whether the server is sealed: its key-encryption key is not in memory, so nothing is signed.
+pub trait SealState: Send + Sync {
+    fn is_sealed(&self) -> bool;
+}
+
+/// A server without sealing (tests and tools).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NeverSealed;
+
+impl SealState for NeverSealed {
+    fn is_sealed(&self) -> bool {
+        false
+    }
+}
+
 /// The key backends a server has configured, by id, and the one new keys go to by default.
 #[derive(Clone)]
 pub struct Backends {

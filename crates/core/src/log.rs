@@ -231,7 +231,7 @@ fn bug() -> CoreError {
     CoreError::new(ErrorCode::Internal, "merkle tree is inconsistent")
 }
 
-type Outcome = Result<Result<Vec<AuditReceipt>, String>, oneshot::error::RecvError>;
+type Outcome = Result<Result<Vec<AuditReceipt>, (ErrorCode, String)>, oneshot::error::RecvError>;
 
 /// What an appender got first.
 enum Turn<G> {
@@ -243,7 +243,7 @@ enum Turn<G> {
 
 struct Pending {
     events: Vec<AuditEvent>,
-    done: oneshot::Sender<Result<Vec<AuditReceipt>, String>>,
+    done: oneshot::Sender<Result<Vec<AuditReceipt>, (ErrorCode, String)>>,
 }
 
 struct State {
@@ -396,7 +396,7 @@ impl MerkleLog {
                             })
                         })
                         .collect::<Result<Vec<_>, CoreError>>()
-                        .map_err(|e| e.to_string());
+                        .map_err(|e| (e.code, e.to_string()));
                     let _ = p.done.send(receipts);
                 }
             }
@@ -404,7 +404,7 @@ impl MerkleLog {
                 // Nothing was stored: the tree goes back to what storage holds.
                 state.tree.truncate(start);
                 for p in batch {
-                    let _ = p.done.send(Err(e.message.clone()));
+                    let _ = p.done.send(Err((e.code, e.message.clone())));
                 }
             }
         }
@@ -452,7 +452,9 @@ impl AuditLog for MerkleLog {
         };
         match result {
             Ok(Ok(receipts)) => Ok(receipts),
-            Ok(Err(msg)) => Err(CoreError::new(
+            // A sealed server cannot sign checkpoints: that is `sealed`, not an internal error.
+            Ok(Err((ErrorCode::Sealed, msg))) => Err(CoreError::new(ErrorCode::Sealed, msg)),
+            Ok(Err((_, msg))) => Err(CoreError::new(
                 ErrorCode::Internal,
                 format!("audit append failed: {msg}"),
             )),

@@ -9,6 +9,7 @@
 pub mod pkcs11;
 mod pq;
 pub mod seal;
+pub mod shamir;
 pub mod software;
 
 pub use seal::Kek;
