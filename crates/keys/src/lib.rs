@@ -12,6 +12,7 @@ pub mod seal;
 pub mod shamir;
 pub mod software;
 
+pub use pkcs11::{Pkcs11Backend, Pkcs11Config, Pkcs11Key};
 pub use seal::Kek;
 pub use software::SoftwareBackend;
 
