@@ -41,6 +41,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, Instant};
 
@@ -58,7 +59,6 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::{Session, SessionState, UserType};
 use cryptoki::slot::{Limit, Slot};
 use cryptoki::types::AuthPin;
-use signet_core::algorithm::truncate;
 use signet_core::backend::{GeneratedKey, KeyBackend, KeySpec, SigningKey};
 use signet_core::key::KeyHandle;
 use signet_core::secret::SecretString;
@@ -123,6 +123,18 @@ struct Module {
 }
 
 static MODULES: Mutex<Vec<Arc<Module>>> = Mutex::new(Vec::new());
+
+/// Shortens input quoted back in an error message (at a character boundary).
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_owned();
+    }
+    let end = (0..=max)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
+    format!("{}…", s.get(..end).unwrap_or_default())
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -334,6 +346,8 @@ struct Inner {
     returned: Condvar,
     /// Algorithms the token could generate and sign with when it was last found.
     supported: RwLock<Vec<Algorithm>>,
+    /// How many times an operation recovered from a token failure and was retried.
+    recoveries: AtomicU64,
 }
 
 /// The token as found in a slot.
@@ -463,6 +477,7 @@ impl Pkcs11Backend {
             }),
             returned: Condvar::new(),
             supported: RwLock::new(Vec::new()),
+            recoveries: AtomicU64::new(0),
         };
         // Finds the token (restarting the module once if it was created after the module was
         // loaded), opens the first session and logs in: a wrong PIN fails here, at start-up.
@@ -483,6 +498,12 @@ impl Pkcs11Backend {
             .map(|t| t.label.clone())
             .or_else(|| self.inner.token_label.clone())
             .unwrap_or_default()
+    }
+
+    /// How many times an operation met a token failure (closed sessions, lost login, stale
+    /// handles, module or token gone), recovered and was retried. Worth exporting as a metric.
+    pub fn recoveries(&self) -> u64 {
+        self.inner.recoveries.load(Ordering::Relaxed)
     }
 
     /// Creates the AES-256 wrapping key `label` in the token unless it exists; an existing key
@@ -742,6 +763,7 @@ impl Inner {
             if retry || how == Recovery::None {
                 return Err(self.report(what, fault));
             }
+            self.recoveries.fetch_add(1, Ordering::Relaxed);
             match how {
                 Recovery::Module => self.module.restart(generation),
                 Recovery::Sessions => self.purge_sessions(generation),
@@ -897,7 +919,7 @@ impl Inner {
     /// token refused within [`LOGIN_RETRY_AFTER`], and never makes the try the token says would
     /// lock the PIN.
     fn login(&self, session: &Session) -> Result<(), Fault> {
-        let label = {
+        let slot = {
             let pool = lock(&self.pool);
             if let Some((at, rv)) = pool.login_refused
                 && at.elapsed() < LOGIN_RETRY_AFTER
@@ -906,14 +928,15 @@ impl Inner {
             }
             pool.token.as_ref().map(|t| t.slot)
         };
-        if let Some(slot) = label {
+        if let Some(slot) = slot {
             let info = self.module.ctx.get_token_info(slot)?;
             if info.user_pin_locked() || info.user_pin_final_try() {
                 return Err(Fault::Refused(CoreError::new(
                     ErrorCode::BackendUnavailable,
                     format!(
-                        "the user pin of pkcs11 token `{}` is locked or has one try left; \
-                         Signet will not try it; unlock it with the token's tools",
+                        "the user pin of pkcs11 token `{}` is locked or has one try left, and \
+                         Signet does not risk the last try; log in once with the right pin \
+                         using the token's tools (or unlock the pin), then retry",
                         self.token_name()
                     ),
                 )));
@@ -1121,13 +1144,22 @@ struct Locator {
     kind: Option<String>,
 }
 
+/// A URI as quoted in messages: shortened, and without its query part, which may hold a PIN
+/// (`pin-value`) that must never reach a message or a log.
+fn shown(uri: &str) -> String {
+    match uri.split_once('?') {
+        Some((path, _)) => format!("{}?…", truncate(path, 120)),
+        None => truncate(uri, 120),
+    }
+}
+
 fn uri_error(uri: &str, why: &str) -> CoreError {
     CoreError::new(
         ErrorCode::InvalidRequest,
         format!(
             "`{}` is not a usable PKCS#11 URI: {why}; write it like \
              `pkcs11:token=<token>;object=<label>;id=%01%02;type=private` (RFC 7512)",
-            truncate(uri, 120)
+            shown(uri)
         ),
     )
 }
@@ -1312,7 +1344,7 @@ impl Locator {
                     format!(
                         "`{}` names {what} `{}` but this pkcs11 backend uses {what} `{}`; use a \
                          key of the configured token",
-                        truncate(uri, 120),
+                        shown(uri),
                         truncate(w, 40),
                         truncate(actual, 40)
                     ),
@@ -1352,7 +1384,7 @@ fn find_private(session: &Session, loc: &Locator, uri: &str) -> Result<ObjectHan
             format!(
                 "no private key in the token matches `{}`; `pkcs11-tool --module <module> \
                  --login --list-objects --type privkey` lists them",
-                truncate(uri, 120)
+                shown(uri)
             ),
         ))),
         many => Err(Fault::Refused(CoreError::new(
@@ -1360,7 +1392,7 @@ fn find_private(session: &Session, loc: &Locator, uri: &str) -> Result<ObjectHan
             format!(
                 "{} private keys in the token match `{}`; add `id=` (and `object=`) so it names one",
                 many.len(),
-                truncate(uri, 120)
+                shown(uri)
             ),
         ))),
     }
@@ -1442,7 +1474,7 @@ fn inspect_private(
     let refuse = |why: String| {
         Fault::Refused(CoreError::new(
             ErrorCode::InvalidRequest,
-            format!("token key `{}` {why}", truncate(uri, 120)),
+            format!("token key `{}` {why}", shown(uri)),
         ))
     };
     // INVARIANT: Signet signs only with keys whose private value cannot leave the token:
@@ -1563,7 +1595,7 @@ fn public_key_info(
                 format!(
                     "several different public keys share the id of `{}`; give each key pair its \
                      own CKA_ID",
-                    truncate(uri, 120)
+                    shown(uri)
                 ),
             )));
         }
@@ -1592,7 +1624,7 @@ fn public_key_info(
         ErrorCode::InvalidRequest,
         format!(
             "the token has no public key for `{}`; import the public key with the same CKA_ID",
-            truncate(uri, 120)
+            shown(uri)
         ),
     )))
 }
@@ -1864,7 +1896,7 @@ impl Pkcs11Backend {
                 format!(
                     "`{}` is a key Signet generated (its label starts with `{LABEL_PREFIX}`); \
                      it already belongs to a Signet key",
-                    truncate(uri, 120)
+                    shown(uri)
                 ),
             ));
         }
@@ -1879,7 +1911,7 @@ impl Pkcs11Backend {
                     format!(
                         "`{}` is a key Signet generated (its label starts with \
                          `{LABEL_PREFIX}`); it already belongs to a Signet key",
-                        truncate(uri, 120)
+                        shown(uri)
                     ),
                 )));
             }
@@ -1896,7 +1928,7 @@ impl Pkcs11Backend {
                     ErrorCode::InvalidRequest,
                     format!(
                         "`{}` cannot be named uniquely by its label and id; give it a unique CKA_ID",
-                        truncate(uri, 120)
+                        shown(uri)
                     ),
                 )));
             }
@@ -2256,11 +2288,19 @@ mod tests {
             let e = Locator::parse(bad).err().map(|e| e.code);
             assert_eq!(e, Some(ErrorCode::InvalidRequest), "{bad}");
         }
-        let e = Locator::parse("pkcs11:object=x?pin-value=1234")
-            .err()
-            .map(|e| e.message)
-            .unwrap_or_default();
-        assert!(!e.contains("1234") || e.contains("pin-value"), "{e}");
+    }
+
+    #[test]
+    fn messages_never_quote_a_pin_from_a_uri() {
+        for uri in [
+            "pkcs11:object=x?pin-value=s3cret-pin",
+            "pkcs11:object=x;bogus=1?pin-value=s3cret-pin",
+            "pkcs11:object=%zz?pin-value=s3cret-pin",
+        ] {
+            let e = Locator::parse(uri).err().map(|e| e.to_string());
+            let e = e.unwrap_or_default();
+            assert!(!e.is_empty() && !e.contains("s3cret"), "{e}");
+        }
     }
 
     #[test]
