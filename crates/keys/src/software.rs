@@ -1,4 +1,5 @@
-//! The software key backend: keys generated and used by aws-lc-rs, stored as sealed PKCS#8.
+//! The software key backend: keys generated and used by aws-lc-rs (ML-DSA included) or, for
+//! SLH-DSA, the `slh-dsa` crate ([`crate::pq`]); stored only as sealed PKCS#8.
 
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use signet_core::key::KeyHandle;
 use signet_core::{Algorithm, CoreError, Digest, DigestAlgorithm, ErrorCode};
 use zeroize::Zeroizing;
 
+use crate::pq::PqKey;
 use crate::seal::Kek;
 
 /// Keys generated in this process and kept only sealed under the KEK.
@@ -78,6 +80,8 @@ enum Inner {
     Ed25519(Ed25519KeyPair),
     Ecdsa(EcdsaKeyPair),
     Rsa(RsaKeyPair),
+    /// ML-DSA (FIPS 204) and SLH-DSA (FIPS 205): see [`crate::pq`].
+    Pq(PqKey),
 }
 
 /// An opened software key.
@@ -136,6 +140,7 @@ pub(crate) fn lc_digest_alg(d: DigestAlgorithm) -> &'static digest::Algorithm {
 impl SoftwareKey {
     fn generate(algorithm: Algorithm) -> Result<Self, CoreError> {
         let inner = match algorithm {
+            a if a.is_post_quantum() => Inner::Pq(PqKey::generate(a)?),
             Algorithm::Ed25519 => Inner::Ed25519(
                 Ed25519KeyPair::generate().map_err(|_| crypto_err("Ed25519 key generation"))?,
             ),
@@ -158,6 +163,7 @@ impl SoftwareKey {
     fn from_pkcs8(algorithm: Algorithm, pkcs8: &[u8]) -> Result<Self, CoreError> {
         let rejected = |_| crypto_err("loading a sealed key");
         let inner = match algorithm {
+            a if a.is_post_quantum() => Inner::Pq(PqKey::from_pkcs8(a, pkcs8)?),
             Algorithm::Ed25519 => {
                 Inner::Ed25519(Ed25519KeyPair::from_pkcs8(pkcs8).map_err(rejected)?)
             }
@@ -185,6 +191,14 @@ impl SoftwareKey {
             Inner::Ed25519(kp) => kp.public_key().as_der(),
             Inner::Ecdsa(kp) => kp.public_key().as_der(),
             Inner::Rsa(kp) => kp.public_key().as_der(),
+            Inner::Pq(key) => {
+                let spki = key.spki(algorithm)?;
+                return Ok(SoftwareKey {
+                    algorithm,
+                    inner,
+                    spki,
+                });
+            }
         };
         let spki = der
             .map_err(|_| crypto_err("encoding a public key"))?
@@ -211,6 +225,7 @@ impl SoftwareKey {
                 .map_err(err)?
                 .as_ref()
                 .to_vec(),
+            Inner::Pq(key) => return key.to_pkcs8(self.algorithm),
         }))
     }
 }
@@ -252,6 +267,9 @@ impl SigningKey for SoftwareKey {
         match &self.inner {
             // RFC 8032 §5.1.6: PureEdDSA over the digest bytes as the message.
             Inner::Ed25519(kp) => Ok(kp.sign(d.as_bytes()).as_ref().to_vec()),
+            // FIPS 204 §5.2 / FIPS 205 §10.2.1: pure ML-DSA / SLH-DSA, empty context, over the
+            // digest bytes as the message (M' = 0x00 || 0x00 || digest).
+            Inner::Pq(key) => key.sign(d.as_bytes()),
             // FIPS 186-5 §6.4.1: ECDSA over the message's hash; DER Ecdsa-Sig-Value (RFC 3279).
             Inner::Ecdsa(kp) => {
                 let digest =
