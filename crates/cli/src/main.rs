@@ -8,6 +8,7 @@ mod audit;
 mod bench;
 mod config;
 mod keys;
+mod operator;
 mod sign;
 mod verify;
 
@@ -58,6 +59,9 @@ enum Command {
     Audit(audit::AuditCommand),
     /// Measure signing throughput and latency against a running server.
     Bench(bench::BenchArgs),
+    /// Custody of the server's key-encryption key: status, unseal, seal, rotate.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
 }
 
 #[derive(Args)]
@@ -126,6 +130,12 @@ async fn run(cli: Cli) -> Result<()> {
             }
             println!("signetd {} on node {}", s.version, s.node);
             println!("key backend: {} (KEK: {})", s.key_backend, s.kek_source);
+            println!(
+                "sealed: {}; FIPS module: {}{}",
+                if s.sealed { "yes" } else { "no" },
+                if s.fips { "active" } else { "not active" },
+                if s.fips_required { " (required)" } else { "" }
+            );
             for w in &s.warnings {
                 println!("warning: {w}");
             }
@@ -137,6 +147,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Token(cmd) => token(&overrides, cli.json, cmd).await,
         Command::Audit(cmd) => audit::run(&overrides, cli.json, cmd).await,
         Command::Bench(args) => bench::run(&overrides, cli.json, args).await,
+        Command::Operator(cmd) => operator::run(&overrides, cli.json, cmd).await,
     }
 }
 

@@ -292,6 +292,33 @@ impl Client {
         self.post("/api/v1/keys", req).await
     }
 
+    pub async fn seal_status(&self) -> Result<signet_proto::SealStatus, ClientError> {
+        self.get("/api/v1/operator/seal-status").await
+    }
+
+    /// Submits one custodian share (no token needed: the share is the credential).
+    pub async fn unseal(&self, share: &str) -> Result<signet_proto::SealStatus, ClientError> {
+        self.post(
+            "/api/v1/operator/unseal",
+            &signet_proto::UnsealRequest {
+                share: share.to_owned(),
+            },
+        )
+        .await
+    }
+
+    pub async fn seal(&self) -> Result<signet_proto::SealStatus, ClientError> {
+        self.post("/api/v1/operator/seal", &serde_json::json!({}))
+            .await
+    }
+
+    pub async fn rotate_kek(
+        &self,
+        req: &signet_proto::RotateKekRequest,
+    ) -> Result<signet_proto::RotateKekResponse, ClientError> {
+        self.post("/api/v1/operator/rotate-kek", req).await
+    }
+
     pub async fn list_keys(&self) -> Result<KeyList, ClientError> {
         self.get("/api/v1/keys").await
     }

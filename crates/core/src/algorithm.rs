@@ -75,19 +75,16 @@ impl Algorithm {
         matches!(self, Algorithm::Ed25519) || self.is_post_quantum()
     }
 
-    /// Whether the algorithm is inside the boundary of the FIPS 140-3 validated module Signet
-    /// builds with `--features fips` (see `docs/keys.md`, "FIPS mode", for the certificate and
-    /// what it covers). Conservative: only what the validated module's certificate lists as
-    /// approved signature generation.
+    /// Whether a *software* key of this algorithm signs a client's digest as an approved service
+    /// of the FIPS module Signet builds with `--features fips` (AWS-LC-FIPS 4.x; see
+    /// `docs/keys.md`, "FIPS mode"). Ed25519 and ML-DSA sign the digest bytes as their message,
+    /// which the module approves. ECDSA and RSA sign an imported digest (`EVP_PKEY_sign`), which
+    /// the module performs but does not mark approved, so they are outside; SLH-DSA runs in a
+    /// pure-Rust crate outside the module. Keys in an HSM follow the HSM's own validation.
     pub const fn in_fips_boundary(self) -> bool {
         matches!(
             self,
-            Algorithm::EcdsaP256
-                | Algorithm::EcdsaP384
-                | Algorithm::Rsa3072Pss
-                | Algorithm::Rsa3072Pkcs1
-                | Algorithm::Rsa4096Pss
-                | Algorithm::Rsa4096Pkcs1
+            Algorithm::Ed25519 | Algorithm::MlDsa44 | Algorithm::MlDsa65 | Algorithm::MlDsa87
         )
     }
 
@@ -362,7 +359,7 @@ impl fmt::Debug for Digest {
 }
 
 /// Shortens user input quoted back in an error message.
-pub(crate) fn truncate(s: &str, max: usize) -> String {
+pub fn truncate(s: &str, max: usize) -> String {
     if s.len() <= max {
         return s.to_owned();
     }

@@ -19,6 +19,14 @@ pub enum Action {
     Sign,
     TokenCreate,
     TokenRevoke,
+    /// A custodian submitted a key share (the share itself is never recorded).
+    UnsealShare,
+    /// Enough shares (or the PKCS#11 wrapping key) put the key-encryption key in memory.
+    Unseal,
+    /// An operator sealed the server: keys and the KEK were dropped from memory.
+    Seal,
+    /// Every software key was re-sealed under a new key-encryption key.
+    KekRotate,
 }
 
 impl Action {
@@ -32,8 +40,33 @@ impl Action {
             Action::Sign => "sign",
             Action::TokenCreate => "token_create",
             Action::TokenRevoke => "token_revoke",
+            Action::UnsealShare => "unseal_share",
+            Action::Unseal => "unseal",
+            Action::Seal => "seal",
+            Action::KekRotate => "kek_rotate",
         }
     }
+}
+
+/// What a custody operation (unseal, seal, KEK rotation) concerned. Never a share or a key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustodyRef {
+    /// How the KEK is held: `shamir`, `pkcs11`, `dev-key-file`.
+    pub mode: String,
+    /// The share split (random id printed on every share).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_set: Option<String>,
+    /// The submitted share's index (1..=N).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_index: Option<u8>,
+    /// Shares submitted so far, and how many are needed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u8>,
+    /// Key versions re-sealed by a KEK rotation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rewrapped: Option<u64>,
 }
 
 /// Who acted.
@@ -112,6 +145,12 @@ pub struct AuditEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_addr: Option<String>,
     pub node: String,
+    /// Custody operations only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custody: Option<CustodyRef>,
+    /// Whether the node's cryptography ran in the FIPS 140-3 validated module.
+    #[serde(default)]
+    pub fips: bool,
 }
 
 /// A signed checkpoint: the tree size, its root hash and the signed note over them

@@ -100,6 +100,14 @@ impl CoreError {
         )
     }
 
+    /// The server is sealed: nothing can be signed until custodians unseal it.
+    pub fn sealed() -> Self {
+        CoreError::new(
+            ErrorCode::Sealed,
+            "the server is sealed: its key-encryption key is not in memory; custodians unseal it with `signet operator unseal`",
+        )
+    }
+
     /// Whether the message may be returned to the caller.
     pub fn is_client_error(&self) -> bool {
         !matches!(

@@ -15,9 +15,13 @@ use crate::principal::{Principal, PrincipalKind, Role};
 pub enum Operation<'a> {
     ReadKeys,
     AdministerKeys,
-    Sign { key: &'a Key },
+    Sign {
+        key: &'a Key,
+    },
     AdministerTokens,
     ReadAudit,
+    /// Seal the server, rotate the key-encryption key.
+    Operate,
 }
 
 impl Operation<'_> {
@@ -28,6 +32,7 @@ impl Operation<'_> {
             Operation::Sign { .. } => "sign",
             Operation::AdministerTokens => "administer tokens",
             Operation::ReadAudit => "read the audit log",
+            Operation::Operate => "operate the server (seal, rotate the key-encryption key)",
         }
     }
 }
@@ -112,13 +117,13 @@ pub struct KeyCreationRules {
     pub allowed: Option<Vec<Algorithm>>,
     /// RSA keys below this many bits are refused (Signet has none below 3072 today).
     pub min_rsa_bits: u32,
-    /// Algorithms outside the FIPS 140-3 module's boundary are refused (`require_fips`).
+    /// Software keys outside the FIPS module's approved services are refused (`require_fips`).
     pub fips_only: bool,
 }
 
 impl KeyCreationRules {
-    /// A pure decision: `Ok` or the rule that refuses `algorithm`.
-    pub fn check(&self, algorithm: Algorithm) -> Result<(), CoreError> {
+    /// A pure decision: `Ok` or the rule that refuses `algorithm` in backend `backend`.
+    pub fn check(&self, algorithm: Algorithm, backend: &str) -> Result<(), CoreError> {
         if let Some(allowed) = &self.allowed
             && !allowed.contains(&algorithm)
         {
@@ -145,11 +150,12 @@ impl KeyCreationRules {
                 ),
             ));
         }
-        if self.fips_only && !algorithm.in_fips_boundary() {
+        // INVARIANT: with `require_fips`, software keys sign only through approved services.
+        if self.fips_only && backend == "software" && !algorithm.in_fips_boundary() {
             return Err(CoreError::new(
                 ErrorCode::PolicyDenied,
                 format!(
-                    "`{algorithm}` is outside the FIPS 140-3 module boundary and this server requires FIPS; pick an ECDSA or RSA algorithm"
+                    "software `{algorithm}` keys do not sign digests through an approved FIPS service and this server requires FIPS; use ed25519 or ml-dsa-44/65/87, or a key in a FIPS-validated HSM (`--backend pkcs11`)"
                 ),
             ));
         }
@@ -202,5 +208,38 @@ mod tests {
         assert!(authorize_sign(&signer, &key, ()).is_ok());
         assert!(authorize_sign(&roleless, &key, ()).is_err());
         assert!(authorize_sign(&anon, &key, ()).is_err());
+    }
+
+    #[test]
+    fn key_creation_rules_refuse_what_they_name() {
+        use crate::algorithm::Algorithm as A;
+        let open = KeyCreationRules::default();
+        for a in A::ALL {
+            assert!(open.check(a, "software").is_ok(), "{a}");
+        }
+        let listed = KeyCreationRules {
+            allowed: Some(vec![A::EcdsaP256, A::MlDsa65]),
+            ..KeyCreationRules::default()
+        };
+        assert!(listed.check(A::MlDsa65, "software").is_ok());
+        let denied = listed.check(A::Rsa3072Pss, "software").err();
+        assert_eq!(denied.map(|e| e.code), Some(ErrorCode::PolicyDenied));
+        let big_rsa = KeyCreationRules {
+            min_rsa_bits: 4096,
+            ..KeyCreationRules::default()
+        };
+        assert!(big_rsa.check(A::Rsa3072Pkcs1, "software").is_err());
+        assert!(big_rsa.check(A::Rsa4096Pkcs1, "software").is_ok());
+        assert!(big_rsa.check(A::EcdsaP256, "software").is_ok());
+        let fips = KeyCreationRules {
+            fips_only: true,
+            ..KeyCreationRules::default()
+        };
+        assert!(fips.check(A::Ed25519, "software").is_ok());
+        assert!(fips.check(A::MlDsa87, "software").is_ok());
+        assert!(fips.check(A::EcdsaP256, "software").is_err());
+        assert!(fips.check(A::SlhDsaSha2_128s, "software").is_err());
+        // An HSM's keys follow the HSM's own validation.
+        assert!(fips.check(A::EcdsaP256, "pkcs11").is_ok());
     }
 }

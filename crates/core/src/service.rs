@@ -10,8 +10,10 @@ use std::sync::{Arc, RwLock};
 use time::OffsetDateTime;
 
 use crate::algorithm::{Algorithm, Digest, DigestAlgorithm};
-use crate::audit::{Action, Actor, AuditEvent, AuditLog, DigestRef, KeyRef, Outcome, SignContext};
-use crate::backend::{Backends, KeySpec, SigningKey};
+use crate::audit::{
+    Action, Actor, AuditEvent, AuditLog, CustodyRef, DigestRef, KeyRef, Outcome, SignContext,
+};
+use crate::backend::{Backends, KeySpec, Rewrap, SealState, SigningKey};
 use crate::clock::Clock;
 use crate::error::{CoreError, ErrorCode};
 use crate::key::{Key, KeyName, KeyState, KeyVersion};
@@ -119,6 +121,10 @@ pub struct Deps {
     pub offload: Arc<dyn crate::offload::Offload>,
     /// This node's name, recorded in every audit event.
     pub node: String,
+    /// Whether the server is sealed (nothing is signed or generated then).
+    pub seal: Arc<dyn SealState>,
+    /// Whether cryptography runs in the FIPS 140-3 validated module (recorded in every event).
+    pub fips: bool,
 }
 
 type CacheKey = (String, u32);
@@ -126,6 +132,9 @@ type CacheKey = (String, u32);
 pub struct SigningService {
     deps: Deps,
     opened: RwLock<HashMap<CacheKey, Arc<dyn SigningKey>>>,
+    /// Held shared by everything that reads or writes key handles, exclusively by KEK rotation
+    /// and sealing, so no handle is sealed under a KEK that is being replaced.
+    custody: tokio::sync::RwLock<()>,
 }
 
 impl SigningService {
@@ -133,7 +142,21 @@ impl SigningService {
         SigningService {
             deps,
             opened: RwLock::new(HashMap::new()),
+            custody: tokio::sync::RwLock::new(()),
         }
+    }
+
+    /// Refuses work that needs key material while the server is sealed.
+    fn check_unsealed(&self) -> Result<(), CoreError> {
+        // INVARIANT: nothing is signed or generated while the server is sealed.
+        if self.deps.seal.is_sealed() {
+            return Err(CoreError::sealed());
+        }
+        Ok(())
+    }
+
+    pub fn is_sealed(&self) -> bool {
+        self.deps.seal.is_sealed()
     }
 
     pub fn clock(&self) -> &dyn Clock {
@@ -241,6 +264,8 @@ impl SigningService {
         new: &NewKey<'_>,
         meta: &RequestMeta,
     ) -> Result<Key, CoreError> {
+        self.check_unsealed()?;
+        let _custody = self.custody.read().await;
         let (name, algorithm) = (new.name, new.algorithm);
         let key_ref = KeyRef {
             name: truncate(name),
@@ -260,14 +285,14 @@ impl SigningService {
                 ));
             }
             let algorithm: Algorithm = algorithm.parse()?;
-            // INVARIANT: weak or out-of-boundary algorithms are refused before any key exists.
-            self.deps.creation.check(algorithm)?;
             let backend = match new.backend {
                 Some(id) => self.deps.backends.require(id)?,
                 None => self.deps.backends.default_backend().ok_or_else(|| {
                     CoreError::new(ErrorCode::Internal, "no default key backend is configured")
                 })?,
             };
+            // INVARIANT: weak or out-of-boundary algorithms are refused before any key exists.
+            self.deps.creation.check(algorithm, backend.id())?;
             if !backend.supports(algorithm) {
                 return Err(CoreError::new(
                     ErrorCode::UnsupportedAlgorithm,
@@ -314,6 +339,8 @@ impl SigningService {
         name: &str,
         meta: &RequestMeta,
     ) -> Result<Key, CoreError> {
+        self.check_unsealed()?;
+        let _custody = self.custody.read().await;
         let mut key_ref = KeyRef {
             name: truncate(name),
             version: None,
@@ -325,6 +352,8 @@ impl SigningService {
             if key.name.is_reserved() {
                 return Err(reserved(&key));
             }
+            // Rotation generates a new version: the creation rules apply to it too.
+            self.deps.creation.check(key.algorithm, &key.backend)?;
             let version = key.current_version + 1;
             key_ref.version = Some(version);
             key_ref.algorithm = Some(key.algorithm.as_str().to_owned());
@@ -397,6 +426,8 @@ impl SigningService {
         batch: SignBatch,
         meta: &RequestMeta,
     ) -> Result<Vec<Signature>, CoreError> {
+        self.check_unsealed()?;
+        let _custody = self.custody.read().await;
         let mut key_ref = KeyRef {
             name: truncate(&batch.key),
             version: None,
@@ -756,7 +787,73 @@ impl SigningService {
             outcome: Outcome::Allowed,
             client_addr: meta.client_addr.clone(),
             node: self.deps.node.clone(),
+            custody: None,
+            fips: self.deps.fips,
         }
+    }
+
+    // ---- custody --------------------------------------------------------------------------
+
+    /// Appends one custody event (unseal progress, seal, KEK rotation). Unseal events are
+    /// appended once the server is unsealed: a sealed log cannot sign its checkpoint.
+    pub async fn audit_custody(
+        &self,
+        who: &Principal,
+        action: Action,
+        custody: CustodyRef,
+        at: Option<OffsetDateTime>,
+        meta: &RequestMeta,
+        outcome: Outcome,
+    ) -> Result<(), CoreError> {
+        let mut ev = self.event(who, action, meta);
+        if let Some(at) = at {
+            ev.time = at;
+        }
+        ev.custody = Some(custody);
+        ev.outcome = outcome;
+        self.record(vec![ev]).await.map(|_| ())
+    }
+
+    /// Checks that `who` may seal the server or rotate its KEK (denials are audited).
+    pub async fn authorize_operator(&self, who: &Principal) -> Result<(), CoreError> {
+        self.authorize_audited(who, Operation::Operate)
+    }
+
+    /// Drops every opened key from memory, waiting for in-flight key work to finish (seal).
+    pub async fn forget_keys(&self) {
+        let _custody = self.custody.write().await;
+        if let Ok(mut map) = self.opened.write() {
+            map.clear();
+        }
+    }
+
+    /// Re-protects every key version held by `rewrap.backend_id()` (KEK rotation): all new
+    /// handles are stored in one transaction, then `rewrap.commit()` switches over, all while
+    /// key creation, rotation and signing wait. Returns how many versions were rewrapped.
+    pub async fn rewrap_keys(&self, rewrap: &dyn Rewrap) -> Result<u64, CoreError> {
+        self.check_unsealed()?;
+        let _custody = self.custody.write().await;
+        let mut updates = Vec::new();
+        for key in self.deps.keys.list_keys().await? {
+            if key.backend != rewrap.backend_id() {
+                continue;
+            }
+            for v in &key.versions {
+                let spec = KeySpec {
+                    key_id: key.id.clone(),
+                    version: v.version,
+                    algorithm: key.algorithm,
+                };
+                updates.push((key.id.clone(), v.version, rewrap.rewrap(&spec, &v.handle)?));
+            }
+        }
+        // INVARIANT: either every handle moves to the new KEK or none does.
+        self.deps.keys.replace_handles(&updates).await?;
+        rewrap.commit()?;
+        if let Ok(mut map) = self.opened.write() {
+            map.clear();
+        }
+        Ok(u64::try_from(updates.len()).unwrap_or(u64::MAX))
     }
 
     async fn audit_admin<T>(

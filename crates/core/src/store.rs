@@ -27,6 +27,13 @@ pub trait KeyStore: Send + Sync {
     ) -> Result<(), CoreError>;
 
     async fn set_state(&self, key_id: &str, state: KeyState) -> Result<(), CoreError>;
+
+    /// Replaces the handles of the given `(key id, version)`s in one transaction (KEK rotation):
+    /// all or nothing.
+    async fn replace_handles(
+        &self,
+        updates: &[(String, u32, crate::key::KeyHandle)],
+    ) -> Result<(), CoreError>;
 }
 
 #[async_trait]

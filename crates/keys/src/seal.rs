@@ -39,10 +39,7 @@ impl std::fmt::Debug for Kek {
 
 /// The error every use of an empty slot gets.
 pub fn sealed_error() -> CoreError {
-    CoreError::new(
-        ErrorCode::Sealed,
-        "the server is sealed: its key-encryption key is not in memory; custodians unseal it with `signet operator unseal`",
-    )
+    CoreError::sealed()
 }
 
 impl Kek {
@@ -158,6 +155,14 @@ impl Kek {
         buf.truncate(len);
         Ok(buf)
     }
+}
+
+/// Whether `candidate` opens the sealed key `handle` made for `spec`: proof that a KEK rebuilt
+/// from shares (or unwrapped by a token) is this server's.
+pub fn kek_opens(candidate: &Kek, spec: &KeySpec, handle: &KeyHandle) -> bool {
+    candidate
+        .open(&crate::software::aad(spec), &handle.0)
+        .is_ok()
 }
 
 impl SealState for Kek {

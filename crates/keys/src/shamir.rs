@@ -186,12 +186,15 @@ pub fn parse(text: &str) -> Result<ParsedShare, CoreError> {
 }
 
 /// Rebuilds the secret from at least `threshold` distinct shares of one split.
-pub fn combine(shares: &[ParsedShare]) -> Result<Zeroizing<Vec<u8>>, CoreError> {
-    let first = shares
+pub fn combine<'a>(
+    shares: impl IntoIterator<Item = &'a ParsedShare>,
+) -> Result<Zeroizing<Vec<u8>>, CoreError> {
+    let shares: Vec<&ParsedShare> = shares.into_iter().collect();
+    let first = *shares
         .first()
         .ok_or_else(|| invalid("no shares were given"))?;
     let mut seen = BTreeSet::new();
-    for s in shares {
+    for s in &shares {
         if s.set_id != first.set_id || s.threshold != first.threshold {
             return Err(invalid(format!(
                 "share set `{}` does not match set `{}`; every share must come from the same split",

@@ -284,7 +284,62 @@ pub struct Status {
     pub node: String,
     /// Key backend new keys are generated in.
     pub key_backend: String,
-    /// `dev-key-file` while the KEK is a local file.
+    /// How the key-encryption key is held: `shamir`, `pkcs11` or `dev-key-file`.
     pub kek_source: String,
     pub warnings: Vec<String>,
+    /// Sealed: nothing is signed until custodians unseal (`signet operator unseal`).
+    pub sealed: bool,
+    /// Cryptography runs in the FIPS 140-3 validated module (a `--features fips` build).
+    pub fips: bool,
+    /// `require_fips = true`: algorithms outside the boundary are refused.
+    pub fips_required: bool,
+    /// The process's memory is locked (never swapped).
+    pub memory_locked: bool,
+    /// Core dumps are off and the process is not dumpable.
+    pub core_dumps_disabled: bool,
+}
+
+/// The unseal state (`GET /api/v1/operator/seal-status`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SealStatus {
+    pub sealed: bool,
+    /// `shamir`, `pkcs11` or `dev-key-file`.
+    pub mode: String,
+    /// Shares needed, and shares handed out (shamir mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares: Option<u8>,
+    /// Shares submitted so far while sealed.
+    pub progress: u8,
+    /// The current split's id, printed in every share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_set: Option<String>,
+}
+
+/// One custodian's share (`POST /api/v1/operator/unseal`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UnsealRequest {
+    /// The whole `signet-share-v1-…` line.
+    pub share: String,
+}
+
+/// `POST /api/v1/operator/rotate-kek`: optional new split (shamir mode).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct RotateKekRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shares: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u8>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct RotateKekResponse {
+    /// Key versions re-sealed under the new KEK.
+    pub rewrapped: u64,
+    /// The new shares (shamir mode), shown once: hand one to each custodian. The old shares no
+    /// longer unseal this server.
+    pub shares: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share_set: Option<String>,
 }

@@ -32,7 +32,7 @@ use signet_core::merkle::{Hash, leaf_hash};
 use signet_core::principal::{PrincipalKind, Role};
 use signet_core::{CoreError, SystemClock};
 use signet_keys::{Kek, SoftwareBackend, SystemRandom};
-use signet_server::audit_log::{LogSigner, open_log_key};
+use signet_server::audit_log::{LogSigner, find_log_key};
 use signet_store::SqliteStore;
 use tokio::runtime::Runtime;
 
@@ -71,6 +71,8 @@ fn sign_event(n: u64) -> AuditEvent {
         outcome: Outcome::Allowed,
         client_addr: Some("10.20.30.40".into()),
         node: "signetd".into(),
+        custody: None,
+        fips: false,
     }
 }
 
@@ -165,12 +167,12 @@ async fn fixture() -> Fixture {
         .await
         .expect("open the store");
     let kek = Kek::from_bytes(Kek::generate_bytes().expect("kek").as_ref()).expect("kek");
-    let backend = SoftwareBackend::new(kek);
-    let key = open_log_key(&store, &backend, &SystemClock, &SystemRandom)
+    let backend = Arc::new(SoftwareBackend::new(kek));
+    let key = find_log_key(&store, backend.as_ref(), &SystemClock, &SystemRandom)
         .await
         .expect("log key");
     let signer = Arc::new(TimedSigner {
-        inner: LogSigner::new("signet/bench".into(), key).expect("log signer"),
+        inner: LogSigner::new("signet/bench".into(), backend, key).expect("log signer"),
         nanos: AtomicU64::new(0),
     });
     let storage = Arc::new(TimedStorage {

@@ -18,6 +18,8 @@ use crate::metrics::{self, Metrics};
 #[derive(Clone)]
 pub struct App {
     pub service: Arc<SigningService>,
+    /// The key-encryption key's custody: seal status, unseal, seal, rotation.
+    pub custody: Arc<crate::custody::Custody>,
     /// The Merkle audit log (proofs and checkpoints are read from it directly).
     pub log: Arc<MerkleLog>,
     /// Its C2SP verifier key.
@@ -47,6 +49,10 @@ pub fn router(app: App, max_body_bytes: usize) -> Router {
         .route("/log/proof/inclusion", get(api::log::inclusion))
         .route("/log/proof/consistency", get(api::log::consistency))
         .route("/status", get(api::system::status))
+        .route("/operator/seal-status", get(api::operator::seal_status))
+        .route("/operator/unseal", post(api::operator::unseal))
+        .route("/operator/seal", post(api::operator::seal))
+        .route("/operator/rotate-kek", post(api::operator::rotate_kek))
         .route("/openapi.json", get(api::system::openapi));
     Router::new()
         .nest("/api/v1", v1)

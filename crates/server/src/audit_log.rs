@@ -1,11 +1,11 @@
 //! Wiring of the Merkle audit log: the log key (an ordinary, non-exportable Ed25519 key under a
 //! reserved name) and the checkpoint signer over it.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use anyhow::{Context, Result, bail};
 use signet_core::backend::{KeyBackend, KeySpec, SigningKey};
-use signet_core::key::{Key, KeyName};
+use signet_core::key::{Key, KeyHandle, KeyName};
 use signet_core::log::NoteSigner;
 use signet_core::merkle::Hash;
 use signet_core::store::KeyStore;
@@ -29,13 +29,22 @@ pub fn ed25519_raw(spki: &[u8]) -> Result<[u8; 32]> {
     }
 }
 
-/// Opens the log key, generating it inside the backend on first start.
-pub async fn open_log_key(
+/// Where the log key is: what opens it, and its public half.
+#[derive(Debug, Clone)]
+pub struct LogKeyRef {
+    pub spec: KeySpec,
+    pub handle: KeyHandle,
+    pub public_key_der: Vec<u8>,
+}
+
+/// Finds the log key, generating it inside the backend on first start (which needs an
+/// unsealed backend: `signetd init` runs with the new KEK in memory).
+pub async fn find_log_key(
     keys: &dyn KeyStore,
     backend: &dyn KeyBackend,
     clock: &dyn Clock,
     rng: &dyn Random,
-) -> Result<Arc<dyn SigningKey>> {
+) -> Result<LogKeyRef> {
     let key = match keys.get_key(LOG_KEY_NAME).await.map_err(anyhow_core)? {
         Some(k) => k,
         None => {
@@ -65,27 +74,65 @@ pub async fn open_log_key(
         version: version.version,
         algorithm: key.algorithm,
     };
-    let opened = backend.open(&spec, &version.handle).map_err(anyhow_core)?;
-    Ok(Arc::from(opened))
+    Ok(LogKeyRef {
+        spec,
+        handle: version.handle.clone(),
+        public_key_der: version.public_key_der.clone(),
+    })
 }
 
 /// Signs checkpoints as C2SP signed notes with the log key; the key name is the origin.
+/// The key is opened on first use and dropped again by [`LogSigner::forget`] (sealing), so a
+/// sealed server holds no log key in memory and cannot append.
 pub struct LogSigner {
     origin: String,
-    key: Arc<dyn SigningKey>,
+    backend: Arc<dyn KeyBackend>,
+    key_ref: LogKeyRef,
+    opened: RwLock<Option<Arc<dyn SigningKey>>>,
     public: [u8; 32],
 }
 
 impl LogSigner {
-    pub fn new(origin: String, key: Arc<dyn SigningKey>) -> Result<Self> {
-        let public = ed25519_raw(key.public_key_der())?;
+    pub fn new(origin: String, backend: Arc<dyn KeyBackend>, key_ref: LogKeyRef) -> Result<Self> {
+        let public = ed25519_raw(&key_ref.public_key_der)?;
         VerifierKey::new(&origin, public)
             .map_err(|e| anyhow::anyhow!("invalid log origin `{origin}`: {e}"))?;
         Ok(LogSigner {
             origin,
-            key,
+            backend,
+            key_ref,
+            opened: RwLock::new(None),
             public,
         })
+    }
+
+    /// Drops the opened log key from memory (seal, KEK rotation).
+    pub fn forget(&self) {
+        if let Ok(mut k) = self.opened.write() {
+            *k = None;
+        }
+    }
+
+    fn key(&self) -> Result<Arc<dyn SigningKey>, CoreError> {
+        if let Ok(k) = self.opened.read()
+            && let Some(k) = k.as_ref()
+        {
+            return Ok(Arc::clone(k));
+        }
+        let key: Arc<dyn SigningKey> = Arc::from(
+            self.backend
+                .open(&self.key_ref.spec, &self.key_ref.handle)?,
+        );
+        if key.public_key_der() != self.key_ref.public_key_der.as_slice() {
+            return Err(CoreError::new(
+                ErrorCode::Internal,
+                "the audit log key's private half does not match its public key",
+            ));
+        }
+        if let Ok(mut slot) = self.opened.write() {
+            *slot = Some(Arc::clone(&key));
+        }
+        Ok(key)
     }
 
     /// The C2SP verifier key (`name+hash+key`) clients verify checkpoints with.
@@ -126,11 +173,12 @@ impl NoteSigner for LogSigner {
         }
         .to_body()
         .map_err(|e| CoreError::internal("encoding a checkpoint", e))?;
+        let key = self.key()?;
         sign_note(
             &body,
             &self.origin,
             |msg| {
-                let sig = self.key.sign_message(msg)?;
+                let sig = key.sign_message(msg)?;
                 <[u8; 64]>::try_from(sig.as_slice()).map_err(|_| {
                     CoreError::new(ErrorCode::Internal, "Ed25519 signature is not 64 bytes")
                 })

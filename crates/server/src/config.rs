@@ -16,6 +16,55 @@ pub struct Config {
     pub store: StoreConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    #[serde(default)]
+    pub seal: SealConfig,
+}
+
+/// How the key-encryption key reaches memory (see `docs/keys.md`, "Sealing").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealConfig {
+    /// `shamir` (custodian shares; starts sealed), `pkcs11` (auto-unseal: the KEK is wrapped by
+    /// a key in the `[keys.pkcs11]` token) or `dev` (a local file; needs `--dev`).
+    pub mode: crate::custody::SealMode,
+    /// `pkcs11` mode: label of the AES wrapping key in the token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapping_key_label: Option<String>,
+    /// `pkcs11` mode: the wrapped KEK, relative to the data directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wrapped_kek_file: Option<PathBuf>,
+}
+
+impl Default for SealConfig {
+    /// Data directories made before sealing existed used the dev key file.
+    fn default() -> Self {
+        SealConfig {
+            mode: crate::custody::SealMode::Dev,
+            wrapping_key_label: None,
+            wrapped_kek_file: None,
+        }
+    }
+}
+
+/// A PKCS#11 token holding keys (`backend = "pkcs11"`) and/or the KEK wrapping key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pkcs11Section {
+    /// The token vendor's PKCS#11 module (`/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: PathBuf,
+    /// Find the token by label or serial (slot numbers change).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_serial: Option<String>,
+    /// The user PIN: a file (mode 0600) or an environment variable, never the config itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin_env: Option<String>,
+    /// Most sessions to open (default: what the token allows, at most a few per core).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sessions: Option<usize>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -44,10 +93,21 @@ pub struct ServerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeysConfig {
-    /// `software` (keys sealed under the KEK).
+    /// The backend new keys go to by default: `software` (sealed under the KEK) or `pkcs11`.
     pub backend: String,
     /// Dev mode only: the KEK as a local file (mode 0600), relative to the data directory.
-    pub dev_kek_file: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dev_kek_file: Option<PathBuf>,
+    /// Refuse to start unless cryptography runs in the FIPS 140-3 validated module, and refuse
+    /// new keys outside its boundary.
+    #[serde(default)]
+    pub require_fips: bool,
+    /// Algorithms new keys may use (default: all). E.g. `["ecdsa-p256", "ml-dsa-65"]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_algorithms: Option<Vec<String>>,
+    /// A PKCS#11 token (HSM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pkcs11: Option<Pkcs11Section>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,12 +133,20 @@ impl Config {
             },
             keys: KeysConfig {
                 backend: "software".into(),
-                dev_kek_file: "kek.dev".into(),
+                dev_kek_file: None,
+                require_fips: false,
+                allowed_algorithms: None,
+                pkcs11: None,
             },
             store: StoreConfig {
                 sqlite: "signet.db".into(),
             },
             audit: AuditConfig::default(),
+            seal: SealConfig {
+                mode: crate::custody::SealMode::Shamir,
+                wrapping_key_label: None,
+                wrapped_kek_file: None,
+            },
         }
     }
 
@@ -112,11 +180,24 @@ impl Config {
                 format!("invalid SIGNET_MAX_BODY_BYTES `{v}`; use a byte count")
             })?;
         }
-        if self.keys.backend != "software" {
+        if let Some(v) = get("SIGNET_REQUIRE_FIPS") {
+            self.keys.require_fips = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        match self.keys.backend.as_str() {
+            "software" => {}
+            "pkcs11" if self.keys.pkcs11.is_some() => {}
+            "pkcs11" => bail!(
+                "key backend `pkcs11` needs a `[keys.pkcs11]` section (module, token_label, pin_file); see docs/keys.md"
+            ),
+            other => bail!("unknown key backend `{other}`; use `software` or `pkcs11`"),
+        }
+        if self.seal.mode == crate::custody::SealMode::Pkcs11 && self.keys.pkcs11.is_none() {
             bail!(
-                "unknown key backend `{}`; this build supports `software`",
-                self.keys.backend
+                "seal mode `pkcs11` needs a `[keys.pkcs11]` section naming the token that holds the wrapping key; see docs/keys.md"
             );
+        }
+        if self.seal.mode == crate::custody::SealMode::Dev && self.keys.dev_kek_file.is_none() {
+            bail!("seal mode `dev` needs `keys.dev_kek_file`");
         }
         Ok(())
     }

@@ -10,7 +10,22 @@ use serde::Serialize;
 use signet_keys::Kek;
 
 use crate::config::{CONFIG_FILE, Config};
-use crate::serve::{DEV_MODE_WARNING, anyhow_core, build_app, in_dir};
+use crate::custody::{SealFile, SealMode};
+use crate::serve::{BuildOptions, DEV_MODE_WARNING, anyhow_core, build_app, in_dir};
+
+/// How the new server's key-encryption key is held.
+#[derive(Debug, Clone)]
+pub enum Custody {
+    /// Split into `shares` custodian shares, any `threshold` of which unseal (production).
+    Shamir {
+        shares: u8,
+        threshold: u8,
+        /// Write one share per file here (mode 0600) instead of printing them.
+        share_dir: Option<PathBuf>,
+    },
+    /// A local key file (`--dev`): for trying Signet out, never for production keys.
+    Dev,
+}
 
 /// What `init` reports (`--json` prints exactly this).
 #[derive(Debug, Serialize)]
@@ -23,10 +38,19 @@ pub struct InitOutput {
     /// The audit log's verifier key (C2SP vkey): what `signet verify --log-key` and
     /// `signet audit verify --log-key` check checkpoints with.
     pub log_key: String,
+    /// `shamir` or `dev-key-file`.
+    pub custody: String,
+    /// Shamir custody: the shares, shown once (empty when written to `share_files`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shares: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub share_files: Vec<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<u8>,
 }
 
 /// Writes `bytes` to a new file readable only by its owner.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -59,7 +83,21 @@ fn self_signed_cert(names: Vec<String>) -> Result<(String, String)> {
     Ok((cert.pem(), key.serialize_pem()))
 }
 
-pub async fn init(data_dir: &Path, listen: SocketAddr, node: String) -> Result<InitOutput> {
+pub async fn init(
+    data_dir: &Path,
+    listen: SocketAddr,
+    node: String,
+    custody: Custody,
+) -> Result<InitOutput> {
+    if let Custody::Shamir {
+        shares, threshold, ..
+    } = &custody
+        && (*threshold == 0 || *shares == 0 || threshold > shares)
+    {
+        bail!(
+            "cannot split into {shares} shares with threshold {threshold}; use 1 <= --threshold <= --shares <= 255"
+        );
+    }
     if data_dir.join(CONFIG_FILE).exists() {
         bail!(
             "`{}` is already initialized; serve it with `signetd serve --data-dir {}` or pick another directory",
@@ -82,11 +120,14 @@ pub async fn init(data_dir: &Path, listen: SocketAddr, node: String) -> Result<I
     cfg.audit.origin = Some(format!("signet/{}", hex::encode(&log_id[..6])));
 
     let kek = Kek::generate_bytes().map_err(anyhow_core)?;
-    write_private(&in_dir(&data_dir, &cfg.keys.dev_kek_file), kek.as_ref())?;
-    tracing::warn!(
-        file = %in_dir(&data_dir, &cfg.keys.dev_kek_file).display(),
-        "{DEV_MODE_WARNING}"
-    );
+    let dev = matches!(custody, Custody::Dev);
+    if dev {
+        let file = PathBuf::from("kek.dev");
+        write_private(&in_dir(&data_dir, &file), kek.as_ref())?;
+        tracing::warn!(file = %in_dir(&data_dir, &file).display(), "{DEV_MODE_WARNING}");
+        cfg.keys.dev_kek_file = Some(file);
+        cfg.seal.mode = SealMode::Dev;
+    }
 
     // A self-signed certificate for the loopback names; clients trust exactly this
     // certificate (`SIGNET_CA`). No CA key is kept, so nothing here can mint other certificates.
@@ -109,7 +150,15 @@ pub async fn init(data_dir: &Path, listen: SocketAddr, node: String) -> Result<I
 
     std::fs::write(data_dir.join(CONFIG_FILE), cfg.to_toml()?)?;
 
-    let app = build_app(&data_dir, &cfg).await?;
+    let app = build_app(
+        &data_dir,
+        &cfg,
+        BuildOptions {
+            dev,
+            initial_kek: (!dev).then(|| kek.clone()),
+        },
+    )
+    .await?;
     let (_info, secret) = app
         .service
         .bootstrap_admin_token()
@@ -117,6 +166,44 @@ pub async fn init(data_dir: &Path, listen: SocketAddr, node: String) -> Result<I
         .map_err(anyhow_core)?;
     let log_key = (*app.log_vkey).clone();
     app.store.close().await;
+
+    // Split the KEK only now that the keys sealed under it exist; the KEK itself is never
+    // written anywhere in shamir mode.
+    let (mut shares_out, mut share_files, mut threshold_out) = (Vec::new(), Vec::new(), None);
+    if let Custody::Shamir {
+        shares,
+        threshold,
+        share_dir,
+    } = &custody
+    {
+        let lines =
+            signet_keys::shamir::split(kek.as_ref(), *threshold, *shares).map_err(anyhow_core)?;
+        let set = lines
+            .first()
+            .and_then(|l| signet_keys::shamir::parse(l.expose()).ok())
+            .map(|p| p.set_id)
+            .unwrap_or_default();
+        SealFile {
+            threshold: *threshold,
+            shares: *shares,
+            share_set: set.clone(),
+        }
+        .store(&data_dir)
+        .map_err(anyhow_core)?;
+        threshold_out = Some(*threshold);
+        match share_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create `{}`", dir.display()))?;
+                for (i, line) in lines.iter().enumerate() {
+                    let path = dir.join(format!("share-{set}-{}.txt", i + 1));
+                    write_private(&path, format!("{}\n", line.expose()).as_bytes())?;
+                    share_files.push(path);
+                }
+            }
+            None => shares_out = lines.iter().map(|l| l.expose().to_owned()).collect(),
+        }
+    }
 
     let host = if ip.is_unspecified() || ip.is_loopback() {
         "127.0.0.1".to_owned()
@@ -129,5 +216,9 @@ pub async fn init(data_dir: &Path, listen: SocketAddr, node: String) -> Result<I
         ca_cert: cert_path,
         data_dir,
         log_key,
+        custody: cfg.seal.mode.as_str().to_owned(),
+        shares: shares_out,
+        share_files,
+        threshold: threshold_out,
     })
 }

@@ -16,8 +16,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create a data directory: config, database, dev key-encryption key, TLS certificate and
-    /// the first admin token (printed once).
+    /// Create a data directory: config, database, key-encryption key (split into custodian
+    /// shares, or a dev file with --dev), TLS certificate and the first admin token (printed once).
     Init {
         #[arg(long, env = "SIGNET_DATA_DIR")]
         data_dir: PathBuf,
@@ -27,9 +27,23 @@ enum Command {
         /// Node name recorded in audit events.
         #[arg(long, default_value = "signetd")]
         node: String,
-        /// Print one JSON object (`url`, `admin_token`, `ca_cert`, `data_dir`).
+        /// Print one JSON object (`url`, `admin_token`, `ca_cert`, `data_dir`, `log_key`,
+        /// `custody`, `shares` or `share_files`).
         #[arg(long)]
         json: bool,
+        /// Split the key-encryption key into this many custodian shares.
+        #[arg(long, default_value_t = 5, conflicts_with = "dev")]
+        shares: u8,
+        /// Shares needed to unseal the server.
+        #[arg(long, default_value_t = 3, conflicts_with = "dev")]
+        threshold: u8,
+        /// Write one share per file (mode 0600) into this directory instead of printing them.
+        #[arg(long, conflicts_with = "dev")]
+        share_dir: Option<PathBuf>,
+        /// Dev mode: keep the key-encryption key in a local file and start unsealed. Anyone who
+        /// can read the data directory can use every software key: never for production keys.
+        #[arg(long)]
+        dev: bool,
     },
     /// Serve the API over HTTPS until SIGTERM or SIGINT.
     Serve {
@@ -41,6 +55,9 @@ enum Command {
         /// Serve plain HTTP (loopback addresses only).
         #[arg(long)]
         insecure_http: bool,
+        /// Allow serving a dev-mode data directory (key-encryption key in a local file).
+        #[arg(long)]
+        dev: bool,
     },
 }
 
@@ -79,8 +96,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             listen,
             node,
             json,
+            shares,
+            threshold,
+            share_dir,
+            dev,
         } => {
-            let out = signet_server::init::init(&data_dir, listen, node).await?;
+            let custody = if dev {
+                signet_server::init::Custody::Dev
+            } else {
+                signet_server::init::Custody::Shamir {
+                    shares,
+                    threshold,
+                    share_dir,
+                }
+            };
+            let out = signet_server::init::init(&data_dir, listen, node, custody).await?;
             if json {
                 println!("{}", serde_json::to_string(&out)?);
             } else {
@@ -90,9 +120,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 println!("  ca_cert:     {}", out.ca_cert.display());
                 println!("  admin_token: {}", out.admin_token);
                 println!("  log_key:     {}", out.log_key);
+                println!("  custody:     {}", out.custody);
                 println!();
+                if !out.shares.is_empty() {
+                    println!(
+                        "Key-encryption key shares ({} needed to unseal). Each is shown only once;",
+                        out.threshold.unwrap_or_default()
+                    );
+                    println!("hand one to each custodian now:");
+                    for s in &out.shares {
+                        println!("  {s}");
+                    }
+                    println!();
+                }
+                for f in &out.share_files {
+                    println!("  share file:  {}", f.display());
+                }
                 println!("The admin token is shown only once; store it now. Then:");
-                println!("  signetd serve --data-dir {}", out.data_dir.display());
+                let dev_flag = if out.custody == "dev-key-file" {
+                    " --dev"
+                } else {
+                    ""
+                };
+                println!(
+                    "  signetd serve --data-dir {}{dev_flag}",
+                    out.data_dir.display()
+                );
+                if out.threshold.is_some() {
+                    println!(
+                        "  signet operator unseal   (run by {} custodians, each with a share)",
+                        out.threshold.unwrap_or_default()
+                    );
+                }
                 println!(
                     "  signet login --url {} --ca {} --token-stdin",
                     out.url,
@@ -105,7 +164,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             data_dir,
             listen,
             insecure_http,
-        } => signet_server::serve::serve(&data_dir, listen, insecure_http).await,
+            dev,
+        } => signet_server::serve::serve(&data_dir, listen, insecure_http, dev).await,
     }
 }
 

@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
+use signet_core::Algorithm;
+use signet_core::backend::Backends;
 use signet_core::log::MerkleLog;
+use signet_core::policy::KeyCreationRules;
 use signet_core::service::{Deps, SigningService};
 use signet_core::{CoreError, SystemClock};
 use signet_keys::{Kek, SoftwareBackend, SystemRandom};
@@ -18,6 +21,7 @@ use zeroize::Zeroizing;
 
 use crate::app::{self, App};
 use crate::config::Config;
+use crate::custody::{Custody, DevFileVault, KekVault, SealMode};
 use crate::metrics::Metrics;
 
 pub const DEV_MODE_WARNING: &str = "dev mode: the key-encryption key is a local file; anyone who can read it and the database can unseal every software key — do not use for production keys";
@@ -53,33 +57,106 @@ pub fn check_private(path: &Path, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// Reads the dev KEK file, refusing one that others can read.
-pub fn load_dev_kek(path: &Path) -> Result<Kek> {
+/// Reads the dev KEK file into `kek`, refusing a file that others can read.
+pub fn load_dev_kek(path: &Path, kek: &Kek) -> Result<()> {
     check_private(path, "key-encryption key")?;
     let bytes = Zeroizing::new(
         std::fs::read(path)
             .with_context(|| format!("cannot read the key-encryption key `{}`", path.display()))?,
     );
-    Kek::from_bytes(&bytes).map_err(anyhow_core)
+    kek.load(&bytes).map_err(anyhow_core)
+}
+
+/// How `build_app` is called.
+#[derive(Default)]
+pub struct BuildOptions {
+    /// `--dev` was given: a dev-mode data directory may be served.
+    pub dev: bool,
+    /// `signetd init` in shamir mode: the new KEK, in memory until it is split.
+    pub initial_kek: Option<Zeroizing<[u8; signet_keys::seal::KEK_LEN]>>,
+}
+
+fn creation_rules(cfg: &Config) -> Result<KeyCreationRules> {
+    let allowed = match &cfg.keys.allowed_algorithms {
+        None => None,
+        Some(names) => Some(
+            names
+                .iter()
+                .map(|n| n.parse::<Algorithm>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(anyhow_core)
+                .context("invalid `keys.allowed_algorithms`")?,
+        ),
+    };
+    Ok(KeyCreationRules {
+        allowed,
+        min_rsa_bits: 3072,
+        fips_only: cfg.keys.require_fips,
+    })
 }
 
 pub fn anyhow_core(e: CoreError) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
-/// Opens the store and builds the app state.
-pub async fn build_app(data_dir: &Path, cfg: &Config) -> Result<App> {
-    let kek = load_dev_kek(&in_dir(data_dir, &cfg.keys.dev_kek_file))?;
-    tracing::warn!("{DEV_MODE_WARNING}");
+/// Opens the store and builds the app state. In shamir mode the server comes up sealed unless
+/// `opts.initial_kek` is given.
+pub async fn build_app(data_dir: &Path, cfg: &Config, opts: BuildOptions) -> Result<App> {
+    let hardening = crate::hardening::apply();
+    let fips = crate::hardening::fips_active();
+    // INVARIANT: `require_fips` refuses to run outside the validated module.
+    if cfg.keys.require_fips && !fips {
+        bail!(
+            "`require_fips = true` but this signetd does not run the FIPS 140-3 module; use a build with `--features fips` (see docs/keys.md) or set `require_fips = false`"
+        );
+    }
+    let mut warnings = hardening.warnings.clone();
+    let kek = Kek::sealed();
+    let mut vault: Option<Arc<dyn KekVault>> = None;
+    match cfg.seal.mode {
+        SealMode::Dev => {
+            if !opts.dev {
+                bail!(
+                    "this data directory keeps its key-encryption key in a local file (dev mode); serve it with `--dev`, or make a production directory with `signetd init --shares 5 --threshold 3`"
+                );
+            }
+            let path = in_dir(
+                data_dir,
+                cfg.keys
+                    .dev_kek_file
+                    .as_deref()
+                    .unwrap_or(Path::new("kek.dev")),
+            );
+            load_dev_kek(&path, &kek)?;
+            vault = Some(Arc::new(DevFileVault { path }));
+            tracing::warn!("{DEV_MODE_WARNING}");
+            warnings.push(DEV_MODE_WARNING.to_owned());
+        }
+        SealMode::Shamir => {
+            if let Some(bytes) = &opts.initial_kek {
+                kek.load(bytes.as_ref()).map_err(anyhow_core)?;
+            }
+        }
+        SealMode::Pkcs11 => {
+            bail!("seal mode `pkcs11` is not available in this build yet");
+        }
+    }
     let store = SqliteStore::open(&in_dir(data_dir, &cfg.store.sqlite))
         .await
         .map_err(anyhow_core)
         .context("cannot open the database")?;
-    let backend = Arc::new(SoftwareBackend::new(kek));
+    let backend = Arc::new(SoftwareBackend::new(kek.clone()));
+    let mut backends = Backends::single(backend.clone());
+    if !backends.set_default(&cfg.keys.backend) {
+        bail!(
+            "key backend `{}` is not available; use `software`",
+            cfg.keys.backend
+        );
+    }
     let shared = Arc::new(store.clone());
     let clock = Arc::new(SystemClock);
     let rng = Arc::new(SystemRandom);
-    let log_key = crate::audit_log::open_log_key(
+    let log_key = crate::audit_log::find_log_key(
         shared.as_ref(),
         backend.as_ref(),
         clock.as_ref(),
@@ -87,27 +164,54 @@ pub async fn build_app(data_dir: &Path, cfg: &Config) -> Result<App> {
     )
     .await
     .context("cannot open the audit log key")?;
-    let signer = Arc::new(crate::audit_log::LogSigner::new(cfg.origin(), log_key)?);
+    let signer = Arc::new(crate::audit_log::LogSigner::new(
+        cfg.origin(),
+        backend.clone(),
+        log_key.clone(),
+    )?);
     let log_vkey = signer.verifier_key()?;
     let log = Arc::new(
-        MerkleLog::open(shared.clone(), signer)
+        MerkleLog::open(shared.clone(), signer.clone())
             .await
             .map_err(anyhow_core)
             .context("cannot open the audit log")?,
     );
-    let service = SigningService::new(Deps {
+    let service = Arc::new(SigningService::new(Deps {
         keys: shared.clone(),
         tokens: shared,
         audit: log.clone(),
-        backends: signet_core::backend::Backends::single(backend),
-        creation: Default::default(),
+        backends,
+        creation: creation_rules(cfg)?,
         clock,
         random: rng,
         offload: Arc::new(crate::offload::BlockingPool::per_core()),
         node: cfg.server.node.clone(),
-    });
+        seal: Arc::new(kek.clone()),
+        fips,
+    }));
+    let custody = Arc::new(Custody::new(
+        cfg.seal.mode,
+        data_dir.to_path_buf(),
+        kek.clone(),
+        (log_key.spec.clone(), log_key.handle.clone()),
+        service.clone(),
+        signer,
+        vault,
+    ));
+    if kek.is_sealed() {
+        tracing::warn!(
+            "sealed: signing is refused until custodians submit their shares with `signet operator unseal`"
+        );
+    }
+    tracing::info!(
+        fips,
+        seal = cfg.seal.mode.as_str(),
+        memory_locked = hardening.memory_locked,
+        "custody"
+    );
     Ok(App {
-        service: Arc::new(service),
+        service,
+        custody,
         log,
         log_vkey: Arc::new(log_vkey),
         store,
@@ -115,15 +219,25 @@ pub async fn build_app(data_dir: &Path, cfg: &Config) -> Result<App> {
         status: Arc::new(Status {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             node: cfg.server.node.clone(),
-            key_backend: SoftwareBackend::ID.to_owned(),
-            kek_source: "dev-key-file".to_owned(),
-            warnings: vec![DEV_MODE_WARNING.to_owned()],
+            key_backend: cfg.keys.backend.clone(),
+            kek_source: cfg.seal.mode.as_str().to_owned(),
+            warnings,
+            sealed: false,
+            fips,
+            fips_required: cfg.keys.require_fips,
+            memory_locked: hardening.memory_locked,
+            core_dumps_disabled: hardening.core_dumps_disabled,
         }),
     })
 }
 
 /// Serves until a shutdown signal, then drains in-flight requests (up to 10 s).
-pub async fn serve(data_dir: &Path, listen: Option<SocketAddr>, insecure_http: bool) -> Result<()> {
+pub async fn serve(
+    data_dir: &Path,
+    listen: Option<SocketAddr>,
+    insecure_http: bool,
+    dev: bool,
+) -> Result<()> {
     let mut cfg = Config::load(data_dir)?;
     if let Some(l) = listen {
         cfg.server.listen = l;
@@ -135,7 +249,15 @@ pub async fn serve(data_dir: &Path, listen: Option<SocketAddr>, insecure_http: b
             "plain HTTP is only allowed on a loopback address, not `{addr}`; drop --insecure-http to serve HTTPS"
         );
     }
-    let app = build_app(data_dir, &cfg).await?;
+    let app = build_app(
+        data_dir,
+        &cfg,
+        BuildOptions {
+            dev,
+            initial_kek: None,
+        },
+    )
+    .await?;
     let store = app.store.clone();
     let router = app::router(app, cfg.server.max_body_bytes)
         .into_make_service_with_connect_info::<SocketAddr>();

@@ -16,7 +16,7 @@ use signet_core::secret::SecretString;
 use signet_core::service::{Deps, RequestMeta, SignBatch, SignItem, SigningService};
 use signet_core::{CoreError, ErrorCode};
 use signet_keys::{Kek, SoftwareBackend, SystemRandom};
-use signet_server::audit_log::{LogSigner, open_log_key};
+use signet_server::audit_log::{LogSigner, find_log_key};
 use signet_store::SqliteStore;
 use time::macros::datetime;
 
@@ -53,7 +53,7 @@ async fn fixture() -> Fixture {
     let shared = Arc::new(store);
     let kek = Kek::from_bytes(Kek::generate_bytes().unwrap().as_ref()).unwrap();
     let backend = Arc::new(SoftwareBackend::new(kek));
-    let log_key = open_log_key(
+    let log_key = find_log_key(
         shared.as_ref(),
         backend.as_ref(),
         clock.as_ref(),
@@ -61,7 +61,7 @@ async fn fixture() -> Fixture {
     )
     .await
     .unwrap();
-    let signer = Arc::new(LogSigner::new("signet/test".into(), log_key).unwrap());
+    let signer = Arc::new(LogSigner::new("signet/test".into(), backend.clone(), log_key).unwrap());
     let audit = Arc::new(Switchable {
         inner: MerkleLog::open(shared.clone(), signer).await.unwrap(),
         fail: AtomicBool::new(false),
@@ -72,6 +72,8 @@ async fn fixture() -> Fixture {
         audit: audit.clone(),
         backends: signet_core::backend::Backends::single(backend),
         creation: Default::default(),
+        seal: Arc::new(signet_core::backend::NeverSealed),
+        fips: false,
         clock: clock.clone(),
         random: Arc::new(SystemRandom),
         offload: Arc::new(signet_server::offload::BlockingPool::per_core()),

@@ -299,6 +299,32 @@ impl KeyStore for SqliteStore {
             .map_err(db_err("changing a key's state"))?;
         Ok(())
     }
+
+    async fn replace_handles(
+        &self,
+        updates: &[(String, u32, signet_core::key::KeyHandle)],
+    ) -> Result<(), CoreError> {
+        let mut tx = self.write_tx().await?;
+        for (key_id, version, handle) in updates {
+            let done =
+                sqlx::query("UPDATE key_versions SET handle = ? WHERE key_id = ? AND version = ?")
+                    .bind(&handle.0)
+                    .bind(key_id)
+                    .bind(i64::from(*version))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err("replacing a key handle"))?;
+            if done.rows_affected() != 1 {
+                return Err(CoreError::new(
+                    ErrorCode::Conflict,
+                    format!("key `{key_id}` version {version} vanished during the rewrap; retry"),
+                ));
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(db_err("committing rewrapped key handles"))
+    }
 }
 
 fn token_from_row(r: &SqliteRow) -> Result<TokenRecord, CoreError> {

@@ -49,6 +49,8 @@ fn event(i: u8) -> AuditEvent {
         outcome: Outcome::Allowed,
         client_addr: None,
         node: "n".into(),
+        custody: None,
+        fips: false,
     }
 }
 

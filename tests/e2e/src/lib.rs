@@ -189,18 +189,28 @@ pub struct InitOutput {
     pub data_dir: PathBuf,
     /// The audit log's C2SP verifier key (`origin+hash+base64key`), when `init` printed one.
     pub log_key: Option<String>,
+    /// Shamir custody: the key-encryption key shares, printed once.
+    pub shares: Vec<String>,
     /// The whole JSON line.
     pub raw: String,
     pub stderr: String,
 }
 
-/// Runs `signetd init --json --listen 127.0.0.1:0` on `data_dir`.
+/// Runs `signetd init --json --listen 127.0.0.1:0 --dev` on `data_dir` (dev custody: the
+/// server starts unsealed).
 pub fn init_data_dir(data_dir: &Path) -> Result<InitOutput> {
+    init_data_dir_with(data_dir, &["--dev"])
+}
+
+/// Runs `signetd init --json --listen 127.0.0.1:0` with `extra` arguments, e.g.
+/// `["--shares", "3", "--threshold", "2"]`.
+pub fn init_data_dir_with(data_dir: &Path, extra: &[&str]) -> Result<InitOutput> {
     let mut cmd = signetd()?;
     cmd.arg("init")
         .arg("--data-dir")
         .arg(data_dir)
-        .args(["--listen", "127.0.0.1:0", "--json"]);
+        .args(["--listen", "127.0.0.1:0", "--json"])
+        .args(extra);
     let out = run_with_timeout(&mut cmd, COMMAND_TIMEOUT)?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -228,6 +238,16 @@ pub fn init_data_dir(data_dir: &Path) -> Result<InitOutput> {
         ca_cert: PathBuf::from(field("ca_cert")?),
         data_dir: PathBuf::from(field("data_dir")?),
         log_key: v.get("log_key").and_then(Value::as_str).map(str::to_owned),
+        shares: v
+            .get("shares")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default(),
         raw: line.to_owned(),
         stderr,
     })
@@ -240,6 +260,9 @@ pub struct ServeOptions {
     pub env: Vec<(String, String)>,
     /// Serve plain HTTP on loopback.
     pub insecure_http: bool,
+    /// `Some((threshold, shares))`: production custody — the KEK is split into shares and the
+    /// server starts sealed. `None` (default): dev custody (`--dev`), unsealed at start.
+    pub shamir: Option<(u8, u8)>,
 }
 
 /// A running `signetd serve` on its own temporary data directory. Dropping it sends SIGTERM and
@@ -250,6 +273,7 @@ pub struct Server {
     ca_cert: PathBuf,
     admin_token: String,
     log_key: Option<String>,
+    shares: Vec<String>,
     base_url: String,
     options: ServeOptions,
     child: Option<Child>,
@@ -266,7 +290,19 @@ impl Server {
     pub fn start_with(options: ServeOptions) -> Result<Server> {
         let root = tempfile::Builder::new().prefix("signet-e2e-").tempdir()?;
         std::fs::create_dir(root.path().join("logs"))?;
-        let init = init_data_dir(&root.path().join("data"))?;
+        let data = root.path().join("data");
+        let init = match options.shamir {
+            None => init_data_dir(&data)?,
+            Some((threshold, shares)) => init_data_dir_with(
+                &data,
+                &[
+                    "--threshold",
+                    &threshold.to_string(),
+                    "--shares",
+                    &shares.to_string(),
+                ],
+            )?,
+        };
         // init's own log is kept with the others, so secret scans cover it.
         std::fs::write(root.path().join("logs").join("init.log"), &init.stderr)?;
         let pem = std::fs::read(&init.ca_cert)
@@ -277,6 +313,7 @@ impl Server {
             ca_cert: init.ca_cert,
             admin_token: init.admin_token,
             log_key: init.log_key,
+            shares: init.shares,
             base_url: String::new(),
             options,
             child: None,
@@ -301,6 +338,9 @@ impl Server {
             .args(["--listen", "127.0.0.1:0"]);
         if self.options.insecure_http {
             cmd.arg("--insecure-http");
+        }
+        if self.options.shamir.is_none() {
+            cmd.arg("--dev");
         }
         for (k, v) in &self.options.env {
             cmd.env(k, v);
@@ -415,6 +455,11 @@ impl Server {
         self.log_key.as_deref()
     }
 
+    /// The key-encryption key shares `init` printed (shamir custody only).
+    pub fn shares(&self) -> &[String] {
+        &self.shares
+    }
+
     /// The SQLite database of this data directory (the default `store.sqlite`, `signet.db`).
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("signet.db")
@@ -433,6 +478,9 @@ impl Server {
             .args(["--listen", "127.0.0.1:0"]);
         if self.options.insecure_http {
             cmd.arg("--insecure-http");
+        }
+        if self.options.shamir.is_none() {
+            cmd.arg("--dev");
         }
         for (k, v) in &self.options.env {
             cmd.env(k, v);

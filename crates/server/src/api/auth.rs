@@ -19,16 +19,32 @@ pub struct Caller {
     pub meta: RequestMeta,
 }
 
+/// Where an unauthenticated request came from (the unseal endpoint: the share is the credential).
+#[derive(Debug)]
+pub struct Origin(pub RequestMeta);
+
+fn meta_of(parts: &Parts) -> RequestMeta {
+    RequestMeta {
+        client_addr: parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ci| ci.0.ip().to_string()),
+    }
+}
+
+impl FromRequestParts<App> for Origin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _app: &App) -> Result<Self, Self::Rejection> {
+        Ok(Origin(meta_of(parts)))
+    }
+}
+
 impl FromRequestParts<App> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Self::Rejection> {
-        let meta = RequestMeta {
-            client_addr: parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|ci| ci.0.ip().to_string()),
-        };
+        let meta = meta_of(parts);
         // INVARIANT: every API request but the public system endpoints passes through here;
         // no header, a malformed one or an unknown token all fail the same way (401).
         let presented = parts

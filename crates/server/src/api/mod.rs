@@ -6,6 +6,7 @@ pub mod convert;
 pub mod keys;
 pub mod log;
 pub mod openapi;
+pub mod operator;
 pub mod sign;
 pub mod system;
 pub mod tokens;

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, keys, log, sign, system, tokens};
+use super::{audit, keys, log, operator, sign, system, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +14,7 @@ use super::{audit, keys, log, sign, system, tokens};
         tokens::create, tokens::list, tokens::revoke,
         audit::list, system::status,
         log::checkpoint, log::key, log::entries, log::inclusion, log::consistency,
+        operator::seal_status, operator::unseal, operator::seal, operator::rotate_kek,
     ),
     modifiers(&BearerAuth),
 )]

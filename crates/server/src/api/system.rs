@@ -16,9 +16,16 @@ pub async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Readiness: the database and the key backend work; 503 `not_ready` otherwise (the cause is
-/// logged).
+/// Readiness: unsealed, and the database and the key backends work; 503 `sealed` or `not_ready`
+/// otherwise (the cause is logged).
 pub async fn readyz(State(app): State<App>) -> Result<&'static str, ApiError> {
+    if app.service.is_sealed() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sealed",
+            "the server is sealed; custodians unseal it with `signet operator unseal`",
+        ));
+    }
     let checks = async {
         app.store.health().await?;
         app.service.backend_health()
@@ -58,7 +65,9 @@ pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
 /// Server version, node and custody mode (with warnings such as dev mode).
 #[utoipa::path(get, path = "/api/v1/status", tag = "system", responses((status = 200, body = Status)))]
 pub async fn status(State(app): State<App>) -> ApiJson<Status> {
-    ApiJson((*app.status).clone())
+    let mut status = (*app.status).clone();
+    status.sealed = app.service.is_sealed();
+    ApiJson(status)
 }
 
 /// This document.
