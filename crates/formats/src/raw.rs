@@ -8,12 +8,96 @@
 //!   rsa_padding_mode:pss` for PSS).
 //! - Ed25519 (RFC 8032 §5.1.7): the digest *bytes* are the signed message; `openssl pkeyutl
 //!   -verify -rawin -in FILE.digest` agrees, where `FILE.digest` is the binary digest.
+//! - ML-DSA-44/65/87 (FIPS 204 §5.3, Algorithm 3 `ML-DSA.Verify`, pure, empty context) and
+//!   SLH-DSA-SHA2-128s/128f (FIPS 205 §10.3, Algorithm 24 `slh_verify`, pure, empty context):
+//!   the digest bytes are the signed message, so the internal message is
+//!   `0x00 || 0x00 || digest`. ML-DSA is checked with aws-lc-rs, SLH-DSA with `slh-dsa`. The public
+//!   key must be the SubjectPublicKeyInfo of RFC 9881 / RFC 9909 (NIST OID, no parameters).
 
 use aws_lc_rs::digest;
 use aws_lc_rs::signature::{self, ParsedPublicKey, VerificationAlgorithm};
 use signet_core::{Algorithm, Digest, DigestAlgorithm};
 
 use crate::FormatError;
+
+/// The NIST signature-algorithm arc 2.16.840.1.101.3.4.3, DER content octets.
+const NIST_SIG_ALGS: [u8; 8] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x03];
+
+/// The last OID arc and raw public key length of a post-quantum algorithm (FIPS 204 Table 2,
+/// FIPS 205 Table 2; OIDs from RFC 9881 and RFC 9909).
+fn pq_key_shape(a: Algorithm) -> Option<(u8, usize)> {
+    match a {
+        Algorithm::MlDsa44 => Some((17, 1312)),
+        Algorithm::MlDsa65 => Some((18, 1952)),
+        Algorithm::MlDsa87 => Some((19, 2592)),
+        Algorithm::SlhDsaSha2_128s => Some((20, 32)),
+        Algorithm::SlhDsaSha2_128f => Some((21, 32)),
+        _ => None,
+    }
+}
+
+/// A DER length (X.690 §8.1.3; definite, at most two length octets).
+fn der_len(len: usize, out: &mut Vec<u8>) {
+    if len < 0x80 {
+        out.push(len as u8);
+    } else if len <= 0xff {
+        out.extend_from_slice(&[0x81, len as u8]);
+    } else {
+        out.extend_from_slice(&[0x82, (len >> 8) as u8, len as u8]);
+    }
+}
+
+/// The raw public key inside a post-quantum SPKI, accepting only the one DER encoding RFC 9881
+/// and RFC 9909 allow: `SEQUENCE { SEQUENCE { OID }, BIT STRING (0 unused bits) key }`.
+fn pq_spki_key(a: Algorithm, spki: &[u8]) -> Option<&[u8]> {
+    let (arc, key_len) = pq_key_shape(a)?;
+    let mut alg_id = vec![0x30, 0x0b, 0x06, 0x09];
+    alg_id.extend_from_slice(&NIST_SIG_ALGS);
+    alg_id.push(arc);
+    let mut bit_string = vec![0x03];
+    der_len(key_len + 1, &mut bit_string);
+    bit_string.push(0);
+    let mut prefix = vec![0x30];
+    der_len(alg_id.len() + bit_string.len() + key_len, &mut prefix);
+    prefix.extend_from_slice(&alg_id);
+    prefix.extend_from_slice(&bit_string);
+    spki.strip_prefix(prefix.as_slice())
+        .filter(|key| key.len() == key_len)
+}
+
+/// Pure SLH-DSA verification with an empty context (FIPS 205 Algorithm 24).
+fn slh_verify<P: slh_dsa::ParameterSet>(key: &[u8], message: &[u8], sig: &[u8]) -> Option<bool> {
+    let vk = slh_dsa::VerifyingKey::<P>::try_from(key).ok()?;
+    Some(match slh_dsa::Signature::<P>::try_from(sig) {
+        Ok(sig) => vk.try_verify_with_context(message, &[], &sig).is_ok(),
+        Err(_) => false,
+    })
+}
+
+/// Verifies an ML-DSA or SLH-DSA signature over the digest bytes.
+fn verify_pq(
+    algorithm: Algorithm,
+    spki_der: &[u8],
+    digest: &Digest,
+    sig: &[u8],
+) -> Result<bool, FormatError> {
+    let bad_key = || FormatError::PublicKey(algorithm.as_str());
+    let key = pq_spki_key(algorithm, spki_der).ok_or_else(bad_key)?;
+    let message = digest.as_bytes();
+    let ml_dsa: &'static dyn VerificationAlgorithm = match algorithm {
+        Algorithm::SlhDsaSha2_128s => {
+            return slh_verify::<slh_dsa::Sha2_128s>(key, message, sig).ok_or_else(bad_key);
+        }
+        Algorithm::SlhDsaSha2_128f => {
+            return slh_verify::<slh_dsa::Sha2_128f>(key, message, sig).ok_or_else(bad_key);
+        }
+        Algorithm::MlDsa44 => &signature::ML_DSA_44,
+        Algorithm::MlDsa65 => &signature::ML_DSA_65,
+        _ => &signature::ML_DSA_87,
+    };
+    let parsed = ParsedPublicKey::new(ml_dsa, spki_der).map_err(|_| bad_key())?;
+    Ok(parsed.verify_sig(message, sig).is_ok())
+}
 
 fn verification_alg(a: Algorithm, d: DigestAlgorithm) -> &'static dyn VerificationAlgorithm {
     use DigestAlgorithm::{Sha256, Sha384, Sha512};
@@ -53,6 +137,12 @@ pub fn verify(
     };
     if !algorithm.accepts(digest.algorithm()) {
         return Err(bad());
+    }
+    if algorithm.is_post_quantum() {
+        return match verify_pq(algorithm, spki_der, digest, sig)? {
+            true => Ok(()),
+            false => Err(bad()),
+        };
     }
     let key = ParsedPublicKey::new(verification_alg(algorithm, digest.algorithm()), spki_der)
         .map_err(|_| FormatError::PublicKey(algorithm.as_str()))?;
