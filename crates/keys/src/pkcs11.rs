@@ -2232,7 +2232,8 @@ pub mod danger {
     use super::{CoreError, Fault, P11Error, Pkcs11Backend, Session, Slot};
 
     /// Runs `f` with one of the backend's logged-in sessions and the token's slot, with the same
-    /// recovery and retry as the backend's own operations.
+    /// recovery and retry as the backend's own operations (so `f` may run twice). `f` must not
+    /// call back into the backend: it holds one of its sessions and the module's gate.
     pub fn with_session<T>(
         backend: &Pkcs11Backend,
         mut f: impl FnMut(&Session, Slot) -> Result<T, P11Error>,

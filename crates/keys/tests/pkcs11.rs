@@ -204,6 +204,25 @@ async fn generated_private_keys_never_leave_the_token() -> TestResult {
         // The key signs, after being opened again from its handle.
         let key = backend.open(&s, &generated.handle)?;
         sign_and_verify(key.as_ref(), &generated.public_key_der)?;
+        // It signs with its one mechanism only (CKA_ALLOWED_MECHANISMS): the token itself
+        // refuses to make a PKCS#1 v1.5 signature with an RSA-PSS key.
+        let other = match alg {
+            Algorithm::Rsa3072Pss => Some((Mechanism::RsaPkcs, vec![0u8; 51])),
+            _ => None,
+        };
+        if let Some((mechanism, data)) = other {
+            let refused = danger::with_session(&backend, |session, _| {
+                let found = session.find_objects(&[
+                    Attribute::Class(ObjectClass::PRIVATE_KEY),
+                    Attribute::Label(label.as_bytes().to_vec()),
+                ])?;
+                Ok(found
+                    .into_iter()
+                    .map(|key| session.sign(&mechanism, key, &data).is_err())
+                    .collect::<Vec<_>>())
+            })?;
+            assert_eq!(refused, vec![true], "{alg}: signed with {mechanism:?}");
+        }
     }
     Ok(())
 }
