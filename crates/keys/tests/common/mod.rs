@@ -78,9 +78,10 @@ pub fn available(what: &[&str]) -> Result<bool, BoxError> {
 }
 
 fn setup() -> Result<(PathBuf, PathBuf), String> {
+    // Under the target directory (`cargo clean` removes it); tokens are deleted after each test.
     let dir = tempfile::Builder::new()
-        .prefix("signet-softhsm-")
-        .tempdir()
+        .prefix("softhsm-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .map_err(|e| format!("cannot create a SoftHSM2 token directory: {e}"))?
         .keep();
     let tokens = dir.join("tokens");
