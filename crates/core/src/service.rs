@@ -829,8 +829,11 @@ impl SigningService {
 
     /// Re-protects every key version held by `rewrap.backend_id()` (KEK rotation): all new
     /// handles are stored in one transaction, then `rewrap.commit()` switches over, all while
-    /// key creation, rotation and signing wait. Returns how many versions were rewrapped.
-    pub async fn rewrap_keys(&self, rewrap: &dyn Rewrap) -> Result<u64, CoreError> {
+    /// key creation, rotation and signing wait. Returns the new handles by `(key id, version)`.
+    pub async fn rewrap_keys(
+        &self,
+        rewrap: &dyn Rewrap,
+    ) -> Result<Vec<(String, u32, crate::key::KeyHandle)>, CoreError> {
         self.check_unsealed()?;
         let _custody = self.custody.write().await;
         let mut updates = Vec::new();
@@ -853,7 +856,7 @@ impl SigningService {
         if let Ok(mut map) = self.opened.write() {
             map.clear();
         }
-        Ok(u64::try_from(updates.len()).unwrap_or(u64::MAX))
+        Ok(updates)
     }
 
     async fn audit_admin<T>(

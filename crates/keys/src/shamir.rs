@@ -263,7 +263,7 @@ mod tests {
             .map(|s| Share::try_from(&s.bytes[..]))
             .collect::<Result<_, _>>()
             .map_err(|_| invalid("parse"))?;
-        let guess = Sharks(2).recover(&raw).map_err(|e| invalid(e))?;
+        let guess = Sharks(2).recover(&raw).map_err(invalid)?;
         assert_ne!(guess.as_slice(), &secret);
         Ok(())
     }

@@ -87,7 +87,7 @@ pub async fn find_log_key(
 pub struct LogSigner {
     origin: String,
     backend: Arc<dyn KeyBackend>,
-    key_ref: LogKeyRef,
+    key_ref: RwLock<LogKeyRef>,
     opened: RwLock<Option<Arc<dyn SigningKey>>>,
     public: [u8; 32],
 }
@@ -100,13 +100,25 @@ impl LogSigner {
         Ok(LogSigner {
             origin,
             backend,
-            key_ref,
+            key_ref: RwLock::new(key_ref),
             opened: RwLock::new(None),
             public,
         })
     }
 
-    /// Drops the opened log key from memory (seal, KEK rotation).
+    /// The log key's id.
+    pub fn key_id(&self) -> Option<String> {
+        self.key_ref.read().ok().map(|r| r.spec.key_id.clone())
+    }
+
+    /// Takes the log key's new handle after a KEK rotation re-sealed it.
+    pub fn set_handle(&self, handle: KeyHandle) {
+        if let Ok(mut r) = self.key_ref.write() {
+            r.handle = handle;
+        }
+    }
+
+    /// Drops the opened log key from memory (seal).
     pub fn forget(&self) {
         if let Ok(mut k) = self.opened.write() {
             *k = None;
@@ -119,11 +131,14 @@ impl LogSigner {
         {
             return Ok(Arc::clone(k));
         }
-        let key: Arc<dyn SigningKey> = Arc::from(
-            self.backend
-                .open(&self.key_ref.spec, &self.key_ref.handle)?,
-        );
-        if key.public_key_der() != self.key_ref.public_key_der.as_slice() {
+        let key_ref = self
+            .key_ref
+            .read()
+            .map(|r| r.clone())
+            .map_err(|_| CoreError::new(ErrorCode::Internal, "log key lock poisoned"))?;
+        let key: Arc<dyn SigningKey> =
+            Arc::from(self.backend.open(&key_ref.spec, &key_ref.handle)?);
+        if key.public_key_der() != key_ref.public_key_der.as_slice() {
             return Err(CoreError::new(
                 ErrorCode::Internal,
                 "the audit log key's private half does not match its public key",

@@ -30,6 +30,10 @@ use crate::audit_log::LogSigner;
 
 /// Where the split's public facts live (no secrets): mode, threshold, share count, split id.
 pub const SEAL_FILE: &str = "seal.toml";
+/// `pkcs11` custody: the wrapped KEK (token ciphertext), relative to the data directory.
+pub const WRAPPED_KEK_FILE: &str = "kek.p11";
+/// `pkcs11` custody: label of the AES wrapping key in the token.
+pub const DEFAULT_WRAPPING_KEY_LABEL: &str = "signet-kek-wrap";
 
 /// How the KEK is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +123,7 @@ pub struct Custody {
     data_dir: PathBuf,
     kek: Kek,
     /// The audit log key: a KEK is this server's only if it opens it.
-    probe: (KeySpec, KeyHandle),
+    probe: std::sync::RwLock<(KeySpec, KeyHandle)>,
     pending: tokio::sync::Mutex<Vec<Submitted>>,
     service: Arc<SigningService>,
     log_signer: Arc<LogSigner>,
@@ -145,7 +149,7 @@ impl Custody {
             mode,
             data_dir,
             kek,
-            probe,
+            probe: std::sync::RwLock::new(probe),
             pending: tokio::sync::Mutex::new(Vec::new()),
             service,
             log_signer,
@@ -232,9 +236,13 @@ impl Custody {
         let submitted: Vec<Submitted> = pending.drain(..).collect();
         let secret = shamir::combine(submitted.iter().map(|s| &s.share))?;
         let candidate = Kek::from_bytes(&secret)?;
-        let (spec, handle) = &self.probe;
+        let opens = self
+            .probe
+            .read()
+            .map(|p| kek_opens(&candidate, &p.0, &p.1))
+            .unwrap_or(false);
         // INVARIANT: only a KEK that opens this server's audit log key is accepted.
-        if !kek_opens(&candidate, spec, handle) {
+        if !opens {
             tracing::warn!(
                 "unseal shares combined into a key-encryption key that is not this server's; progress reset"
             );
@@ -336,10 +344,20 @@ impl Custody {
                 },
             },
         };
-        self.service
+        let audited = self
+            .service
             .audit_custody(who, Action::KekRotate, custody, None, meta, outcome)
-            .await?;
-        result
+            .await;
+        match (result, audited) {
+            // The rotation is committed: its new shares must reach the caller even if the audit
+            // entry could not be written (the only copy of the shares is this response).
+            (Ok(rotated), Err(e)) => {
+                tracing::error!(error = %e, "the KEK rotation is done but its audit entry failed");
+                Ok(rotated)
+            }
+            (result, Ok(())) => result,
+            (Err(e), Err(_)) => Err(e),
+        }
     }
 
     async fn rotate_inner(&self, split: Option<(u8, u8)>) -> Result<Rotated, CoreError> {
@@ -380,9 +398,17 @@ impl Custody {
             vault.stage(next_bytes.as_ref())?;
         }
         let rotation = KekRotation::new(self.kek.clone(), next);
-        let rewrapped = self.service.rewrap_keys(&rotation).await?;
-        // The log signer's opened key is unchanged; the stored handle is now under the new KEK.
-        self.log_signer.forget();
+        let updates = self.service.rewrap_keys(&rotation).await?;
+        let rewrapped = u64::try_from(updates.len()).unwrap_or(u64::MAX);
+        // The opened log key is unchanged; its stored handle is now under the new KEK.
+        if let Some(log_id) = self.log_signer.key_id()
+            && let Some((_, _, handle)) = updates.iter().find(|(id, _, _)| *id == log_id)
+        {
+            self.log_signer.set_handle(handle.clone());
+            if let Ok(mut p) = self.probe.write() {
+                p.1 = handle.clone();
+            }
+        }
         if let Some(vault) = &self.vault {
             vault.promote()?;
         }
@@ -414,6 +440,53 @@ impl KekVault for DevFileVault {
     fn promote(&self) -> Result<(), CoreError> {
         std::fs::rename(self.path.with_extension("next"), &self.path)
             .map_err(|e| CoreError::internal("replacing the dev key-encryption key file", e))
+    }
+}
+
+/// The KEK wrapped by an AES key inside a PKCS#11 token (auto-unseal): `kek.p11` holds only
+/// the token's ciphertext. Rotation writes `kek.p11.next`, then renames it into place.
+pub struct Pkcs11Vault {
+    pub token: Arc<signet_keys::Pkcs11Backend>,
+    pub label: String,
+    pub path: PathBuf,
+}
+
+impl Pkcs11Vault {
+    /// Unwraps the stored KEK inside the token.
+    pub fn unwrap(&self) -> Result<Zeroizing<Vec<u8>>, CoreError> {
+        let blob = std::fs::read(&self.path).map_err(|e| {
+            CoreError::internal(
+                format!(
+                    "cannot read the wrapped key-encryption key `{}`",
+                    self.path.display()
+                ),
+                e,
+            )
+        })?;
+        self.token.unwrap_secret(&self.label, &blob)
+    }
+
+    /// Creates the wrapping key if needed and stores `kek` wrapped (init).
+    pub fn create(&self, kek: &[u8]) -> Result<(), CoreError> {
+        self.token.ensure_wrapping_key(&self.label)?;
+        let blob = self.token.wrap_secret(&self.label, kek)?;
+        crate::init::write_private(&self.path, &blob)
+            .map_err(|e| CoreError::new(ErrorCode::Internal, format!("{e:#}")))
+    }
+}
+
+impl KekVault for Pkcs11Vault {
+    fn stage(&self, kek: &[u8]) -> Result<(), CoreError> {
+        let next = self.path.with_extension("next");
+        let _ = std::fs::remove_file(&next);
+        let blob = self.token.wrap_secret(&self.label, kek)?;
+        crate::init::write_private(&next, &blob)
+            .map_err(|e| CoreError::new(ErrorCode::Internal, format!("{e:#}")))
+    }
+
+    fn promote(&self) -> Result<(), CoreError> {
+        std::fs::rename(self.path.with_extension("next"), &self.path)
+            .map_err(|e| CoreError::internal("replacing the wrapped key-encryption key", e))
     }
 }
 

@@ -23,6 +23,8 @@ pub enum Custody {
         /// Write one share per file here (mode 0600) instead of printing them.
         share_dir: Option<PathBuf>,
     },
+    /// Wrapped by an AES key inside a PKCS#11 token (auto-unseal); the token may hold keys too.
+    Pkcs11(crate::config::Pkcs11Section),
     /// A local key file (`--dev`): for trying Signet out, never for production keys.
     Dev,
 }
@@ -121,6 +123,10 @@ pub async fn init(
 
     let kek = Kek::generate_bytes().map_err(anyhow_core)?;
     let dev = matches!(custody, Custody::Dev);
+    if let Custody::Pkcs11(section) = &custody {
+        cfg.keys.pkcs11 = Some(section.clone());
+        cfg.seal.mode = SealMode::Pkcs11;
+    }
     if dev {
         let file = PathBuf::from("kek.dev");
         write_private(&in_dir(&data_dir, &file), kek.as_ref())?;

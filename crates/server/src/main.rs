@@ -44,6 +44,21 @@ enum Command {
         /// can read the data directory can use every software key: never for production keys.
         #[arg(long)]
         dev: bool,
+        /// Auto-unseal: wrap the key-encryption key with an AES key inside this PKCS#11 module's
+        /// token (instead of custodian shares). The token can hold signing keys too.
+        #[arg(
+            long,
+            value_name = "MODULE",
+            conflicts_with = "dev",
+            requires = "pkcs11_pin_file"
+        )]
+        pkcs11_module: Option<PathBuf>,
+        /// The token's label.
+        #[arg(long, value_name = "LABEL", requires = "pkcs11_module")]
+        pkcs11_token_label: Option<String>,
+        /// A file (mode 0600) holding the token's user PIN.
+        #[arg(long, value_name = "FILE", requires = "pkcs11_module")]
+        pkcs11_pin_file: Option<PathBuf>,
     },
     /// Serve the API over HTTPS until SIGTERM or SIGINT.
     Serve {
@@ -100,9 +115,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             threshold,
             share_dir,
             dev,
+            pkcs11_module,
+            pkcs11_token_label,
+            pkcs11_pin_file,
         } => {
             let custody = if dev {
                 signet_server::init::Custody::Dev
+            } else if let Some(module) = pkcs11_module {
+                let pin_file = match pkcs11_pin_file {
+                    Some(p) => Some(std::path::absolute(&p)?),
+                    None => None,
+                };
+                signet_server::init::Custody::Pkcs11(signet_server::config::Pkcs11Section {
+                    module,
+                    token_label: pkcs11_token_label,
+                    token_serial: None,
+                    pin_file,
+                    pin_env: None,
+                    max_sessions: None,
+                })
             } else {
                 signet_server::init::Custody::Shamir {
                     shares,

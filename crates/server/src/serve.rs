@@ -67,6 +67,44 @@ pub fn load_dev_kek(path: &Path, kek: &Kek) -> Result<()> {
     kek.load(&bytes).map_err(anyhow_core)
 }
 
+/// Connects to the configured PKCS#11 token; the PIN comes from a private file or an
+/// environment variable and is held only as a zeroizing secret.
+pub fn connect_pkcs11(
+    data_dir: &Path,
+    section: &crate::config::Pkcs11Section,
+) -> Result<signet_keys::Pkcs11Backend> {
+    let pin = match (&section.pin_file, &section.pin_env) {
+        (Some(file), _) => {
+            let path = in_dir(data_dir, file);
+            check_private(&path, "PKCS#11 PIN file")?;
+            let text = Zeroizing::new(
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read the PIN file `{}`", path.display()))?,
+            );
+            text.trim().to_owned()
+        }
+        (None, Some(var)) => std::env::var(var)
+            .with_context(|| format!("the PKCS#11 PIN variable `{var}` is not set"))?,
+        (None, None) => bail!(
+            "`[keys.pkcs11]` needs `pin_file` (mode 0600) or `pin_env`; the PIN is never kept in the config"
+        ),
+    };
+    signet_keys::Pkcs11Backend::new(signet_keys::Pkcs11Config {
+        module: section.module.clone(),
+        token_label: section.token_label.clone(),
+        token_serial: section.token_serial.clone(),
+        pin: signet_core::secret::SecretString::new(pin),
+        max_sessions: section.max_sessions,
+    })
+    .map_err(anyhow_core)
+    .with_context(|| {
+        format!(
+            "cannot use the PKCS#11 module `{}`",
+            section.module.display()
+        )
+    })
+}
+
 /// How `build_app` is called.
 #[derive(Default)]
 pub struct BuildOptions {
@@ -137,9 +175,46 @@ pub async fn build_app(data_dir: &Path, cfg: &Config, opts: BuildOptions) -> Res
                 kek.load(bytes.as_ref()).map_err(anyhow_core)?;
             }
         }
-        SealMode::Pkcs11 => {
-            bail!("seal mode `pkcs11` is not available in this build yet");
+        SealMode::Pkcs11 => {}
+    }
+    let pkcs11 = match &cfg.keys.pkcs11 {
+        Some(section) => Some(Arc::new(connect_pkcs11(data_dir, section)?)),
+        None => None,
+    };
+    if cfg.seal.mode == SealMode::Pkcs11 {
+        let token = pkcs11
+            .clone()
+            .context("seal mode `pkcs11` needs a `[keys.pkcs11]` section")?;
+        let p11 = Arc::new(crate::custody::Pkcs11Vault {
+            token,
+            label: cfg
+                .seal
+                .wrapping_key_label
+                .clone()
+                .unwrap_or_else(|| crate::custody::DEFAULT_WRAPPING_KEY_LABEL.to_owned()),
+            path: in_dir(
+                data_dir,
+                cfg.seal
+                    .wrapped_kek_file
+                    .as_deref()
+                    .unwrap_or(Path::new(crate::custody::WRAPPED_KEK_FILE)),
+            ),
+        });
+        match &opts.initial_kek {
+            // init: wrap the new KEK in the token; it is never written in the clear.
+            Some(bytes) => {
+                p11.create(bytes.as_ref()).map_err(anyhow_core)?;
+                kek.load(bytes.as_ref()).map_err(anyhow_core)?;
+            }
+            None => {
+                let bytes = p11
+                    .unwrap()
+                    .map_err(anyhow_core)
+                    .context("cannot unwrap the key-encryption key in the PKCS#11 token")?;
+                kek.load(&bytes).map_err(anyhow_core)?;
+            }
         }
+        vault = Some(p11);
     }
     let store = SqliteStore::open(&in_dir(data_dir, &cfg.store.sqlite))
         .await
@@ -147,9 +222,12 @@ pub async fn build_app(data_dir: &Path, cfg: &Config, opts: BuildOptions) -> Res
         .context("cannot open the database")?;
     let backend = Arc::new(SoftwareBackend::new(kek.clone()));
     let mut backends = Backends::single(backend.clone());
+    if let Some(p11) = &pkcs11 {
+        backends = backends.with(p11.clone());
+    }
     if !backends.set_default(&cfg.keys.backend) {
         bail!(
-            "key backend `{}` is not available; use `software`",
+            "key backend `{}` is not available; use `software`, or `pkcs11` with a `[keys.pkcs11]` section",
             cfg.keys.backend
         );
     }

@@ -28,7 +28,11 @@ pub async fn readyz(State(app): State<App>) -> Result<&'static str, ApiError> {
     }
     let checks = async {
         app.store.health().await?;
-        app.service.backend_health()
+        // A token's health check talks to the device (and may restart its module).
+        let service = app.service.clone();
+        tokio::task::spawn_blocking(move || service.backend_health())
+            .await
+            .map_err(|e| signet_core::CoreError::internal("backend health check failed", e))?
     };
     if let Err(e) = checks.await {
         tracing::error!(error = %e, "not ready");
