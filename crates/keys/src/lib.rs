@@ -28,3 +28,18 @@ impl Random for SystemRandom {
             .map_err(|_| CoreError::new(ErrorCode::Internal, "random number generator failed"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A `--features fips` build must really run aws-lc's FIPS module (power-on self tests
+    /// passed); a normal build must not claim to.
+    #[test]
+    fn fips_mode_matches_the_build() {
+        assert_eq!(
+            aws_lc_rs::try_fips_mode().is_ok(),
+            cfg!(feature = "fips"),
+            "{:?}",
+            aws_lc_rs::try_fips_mode()
+        );
+    }
+}

@@ -84,4 +84,9 @@ mod tests {
             h.warnings.iter().all(|w| !w.contains("not locked"))
         );
     }
+
+    #[test]
+    fn fips_is_reported_only_for_a_fips_build() {
+        assert_eq!(super::fips_active(), cfg!(feature = "fips"));
+    }
 }

@@ -1644,6 +1644,27 @@ fn https_trusts_only_the_data_dir_certificate() {
 }
 
 #[test]
+fn require_fips_refuses_to_start_without_the_module() {
+    // The test binaries are the normal (non-FIPS) build: `require_fips` must refuse them.
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    init_data_dir(&data).unwrap();
+    let mut cmd = signetd().unwrap();
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--listen", "127.0.0.1:0", "--dev"])
+        .env("SIGNET_REQUIRE_FIPS", "1");
+    let out = run_with_timeout(&mut cmd, Duration::from_secs(30)).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "served without the FIPS module");
+    assert!(
+        stderr.contains("require_fips") && stderr.contains("--features fips"),
+        "unhelpful error: {stderr}"
+    );
+}
+
+#[test]
 fn insecure_http_is_refused_off_loopback() {
     let root = tempfile::tempdir().unwrap();
     let data = root.path().join("data");
