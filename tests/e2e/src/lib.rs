@@ -205,12 +205,24 @@ pub fn init_data_dir(data_dir: &Path) -> Result<InitOutput> {
 /// Runs `signetd init --json --listen 127.0.0.1:0` with `extra` arguments, e.g.
 /// `["--shares", "3", "--threshold", "2"]`.
 pub fn init_data_dir_with(data_dir: &Path, extra: &[&str]) -> Result<InitOutput> {
+    init_data_dir_env(data_dir, extra, &[])
+}
+
+/// [`init_data_dir_with`], with extra environment for `signetd init` (e.g. `SOFTHSM2_CONF`).
+pub fn init_data_dir_env(
+    data_dir: &Path,
+    extra: &[&str],
+    env: &[(String, String)],
+) -> Result<InitOutput> {
     let mut cmd = signetd()?;
     cmd.arg("init")
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--listen", "127.0.0.1:0", "--json"])
         .args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     let out = run_with_timeout(&mut cmd, COMMAND_TIMEOUT)?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -263,6 +275,9 @@ pub struct ServeOptions {
     /// `Some((threshold, shares))`: production custody — the KEK is split into shares and the
     /// server starts sealed. `None` (default): dev custody (`--dev`), unsealed at start.
     pub shamir: Option<(u8, u8)>,
+    /// Custom `signetd init` arguments (e.g. PKCS#11 auto-unseal); `serve` then runs without
+    /// `--dev`. `init` gets `env` too.
+    pub init_args: Option<Vec<String>>,
 }
 
 /// A running `signetd serve` on its own temporary data directory. Dropping it sends SIGTERM and
@@ -291,9 +306,13 @@ impl Server {
         let root = tempfile::Builder::new().prefix("signet-e2e-").tempdir()?;
         std::fs::create_dir(root.path().join("logs"))?;
         let data = root.path().join("data");
-        let init = match options.shamir {
-            None => init_data_dir(&data)?,
-            Some((threshold, shares)) => init_data_dir_with(
+        let init = match (&options.init_args, options.shamir) {
+            (Some(args), _) => {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                init_data_dir_env(&data, &args, &options.env)?
+            }
+            (None, None) => init_data_dir(&data)?,
+            (None, Some((threshold, shares))) => init_data_dir_with(
                 &data,
                 &[
                     "--threshold",
@@ -339,7 +358,7 @@ impl Server {
         if self.options.insecure_http {
             cmd.arg("--insecure-http");
         }
-        if self.options.shamir.is_none() {
+        if self.options.shamir.is_none() && self.options.init_args.is_none() {
             cmd.arg("--dev");
         }
         for (k, v) in &self.options.env {
@@ -479,7 +498,7 @@ impl Server {
         if self.options.insecure_http {
             cmd.arg("--insecure-http");
         }
-        if self.options.shamir.is_none() {
+        if self.options.shamir.is_none() && self.options.init_args.is_none() {
             cmd.arg("--dev");
         }
         for (k, v) in &self.options.env {
