@@ -214,7 +214,14 @@ impl SigningService {
                     code: ErrorCode::Unauthenticated.as_str().into(),
                     reason: why.into(),
                 };
-                self.record(vec![event]).await?;
+                match self.record(vec![event]).await {
+                    // A sealed log cannot append: the attempt goes to the server log, and the
+                    // caller still gets the same 401 as always.
+                    Err(e) if e.code == ErrorCode::Sealed => {}
+                    other => {
+                        other?;
+                    }
+                }
                 Err(unauthenticated())
             }
         }
@@ -814,7 +821,7 @@ impl SigningService {
         self.record(vec![ev]).await.map(|_| ())
     }
 
-    /// Checks that `who` may seal the server or rotate its KEK (denials are audited).
+    /// Checks that `who` may seal the server or rotate its KEK (the caller audits a denial).
     pub async fn authorize_operator(&self, who: &Principal) -> Result<(), CoreError> {
         self.authorize_audited(who, Operation::Operate)
     }

@@ -3,18 +3,19 @@
 //!
 //! **What is signed.** The message is the client's digest bytes, signed with *pure* ML-DSA
 //! (FIPS 204 §5.2, Algorithm 2 `ML-DSA.Sign`) or *pure* SLH-DSA (FIPS 205 §10.2.1, Algorithm 22
-//! `slh_sign`) and an empty context string, so the internal message is
-//! `M' = 0x00 || 0x00 || digest` in both (FIPS 204 Algorithm 2 line 10, FIPS 205 Algorithm 22
-//! line 8). The pre-hash variants (HashML-DSA, FIPS 204 §5.4; HashSLH-DSA, FIPS 205 §10.2.2) are
-//! not used: a verifier holding the file and the public key checks the signature with any pure
-//! ML-DSA / SLH-DSA implementation over `SHA-xxx(file)` (`docs/signatures.md`).
+//! `slh_sign`) and an empty context string, so the message both pass to their internal function
+//! (`ML-DSA.Sign_internal`, Algorithm 7; `slh_sign_internal`, Algorithm 19) is
+//! `M' = 0x00 || 0x00 || digest`. The pre-hash variants (HashML-DSA, FIPS 204 §5.4; HashSLH-DSA,
+//! FIPS 205 §10.2.2) are not used: a verifier holding the file and the public key checks the
+//! signature with any pure ML-DSA / SLH-DSA implementation over `SHA-xxx(file)`
+//! (`docs/signatures.md`).
 //!
 //! **Randomness.** Signing is hedged, the FIPS default: ML-DSA draws its 32-byte `rnd` inside
-//! aws-lc from aws-lc's DRBG (FIPS 204 §3.4, Algorithm 2 line 5); SLH-DSA draws its n-byte
-//! `opt_rand` here from the same DRBG (FIPS 205 §10.2.1, Algorithm 22 lines 5–6). Key generation
-//! takes its seeds from that DRBG too: ξ inside aws-lc (FIPS 204 Algorithm 1), and SK.seed,
-//! SK.prf, PK.seed here (FIPS 205 §10.1, Algorithm 21), handed to `slh_keygen_internal`
-//! (Algorithm 18) — the function the ACVP key-generation vectors test.
+//! aws-lc from aws-lc's DRBG (FIPS 204 §3.4, Algorithm 2); SLH-DSA draws its n-byte `opt_rand`
+//! here from the same DRBG (FIPS 205 §10.2.1, Algorithm 22). Key generation takes its seeds from
+//! that DRBG too: ξ inside aws-lc (FIPS 204 §5.1, Algorithm 1), and SK.seed, SK.prf, PK.seed here
+//! (FIPS 205 §10.1, Algorithm 21), handed to `slh_keygen_internal` (Algorithm 18) — the function
+//! the ACVP key-generation vectors test.
 //!
 //! **At rest.** Private keys leave this module only as PKCS#8 (RFC 5958 `OneAsymmetricKey`) in
 //! [`Zeroizing`] buffers for the sealer: ML-DSA in aws-lc's seed form (the 32-byte ξ, RFC 9881

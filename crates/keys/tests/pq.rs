@@ -838,7 +838,8 @@ async fn backend_generates_opens_and_signs_every_pq_algorithm() -> R {
     Ok(())
 }
 
-/// The digests the stronger parameter sets refuse (FIPS 204 §3.6.1 collision strength).
+/// The digests the stronger parameter sets refuse (the digest must match the parameter set's
+/// security category; cf. FIPS 204 §5.4 on pre-hashing).
 #[test]
 fn weak_digests_are_refused() -> R {
     let backend = backend()?;

@@ -157,6 +157,34 @@ impl Custody {
         }
     }
 
+    /// Checks `who` may operate the server; a denial is audited (when the log can sign).
+    async fn authorize_audited(
+        &self,
+        who: &Principal,
+        action: Action,
+        meta: &RequestMeta,
+    ) -> Result<(), CoreError> {
+        let Err(e) = self.service.authorize_operator(who).await else {
+            return Ok(());
+        };
+        let custody = CustodyRef {
+            mode: self.mode.as_str().into(),
+            ..CustodyRef::default()
+        };
+        let outcome = Outcome::Denied {
+            code: e.code.as_str().into(),
+            reason: e.message.clone(),
+        };
+        if let Err(audit) = self
+            .service
+            .audit_custody(who, action, custody, None, meta, outcome)
+            .await
+        {
+            tracing::warn!(error = %audit, "a denied custody request could not be audited");
+        }
+        Err(e)
+    }
+
     pub fn mode(&self) -> SealMode {
         self.mode
     }
@@ -200,6 +228,15 @@ impl Custody {
             ));
         }
         let parsed = shamir::parse(share.expose())?;
+        // INVARIANT: only shares of the current split count, so a stray or forged share cannot
+        // block the ceremony.
+        let split = SealFile::load(&self.data_dir)?;
+        if parsed.set_id != split.share_set || parsed.threshold != split.threshold {
+            return Err(invalid_share(format!(
+                "this share is from split `{}` ({} needed) but the server's current split is `{}` ({} needed); use a share of the current split (`signet operator status` shows it)",
+                parsed.set_id, parsed.threshold, split.share_set, split.threshold
+            )));
+        }
         let mut pending = self.pending.lock().await;
         if let Some(first) = pending.first()
             && first.share.set_id != parsed.set_id
@@ -297,7 +334,7 @@ impl Custody {
     /// Seals the server: audited first (the log can still sign), then the KEK, every opened key
     /// and the log signer's key are dropped from memory.
     pub async fn seal(&self, who: &Principal, meta: &RequestMeta) -> Result<SealStatus, CoreError> {
-        self.service.authorize_operator(who).await?;
+        self.authorize_audited(who, Action::Seal, meta).await?;
         if self.kek.is_sealed() {
             return Ok(self.status().await);
         }
@@ -325,7 +362,7 @@ impl Custody {
         split: Option<(u8, u8)>,
         meta: &RequestMeta,
     ) -> Result<Rotated, CoreError> {
-        self.service.authorize_operator(who).await?;
+        self.authorize_audited(who, Action::KekRotate, meta).await?;
         let result = self.rotate_inner(split).await;
         let custody = CustodyRef {
             mode: self.mode.as_str().into(),
