@@ -215,8 +215,8 @@ impl SigningService {
                     reason: why.into(),
                 };
                 match self.record(vec![event]).await {
-                    // A sealed log cannot append: the attempt goes to the server log, and the
-                    // caller still gets the same 401 as always.
+                    // A sealed log cannot append: the attempt is not recorded, and the caller
+                    // still gets the same 401 as always.
                     Err(e) if e.code == ErrorCode::Sealed => {}
                     other => {
                         other?;
@@ -395,6 +395,8 @@ impl SigningService {
         state: KeyState,
         meta: &RequestMeta,
     ) -> Result<Key, CoreError> {
+        // INVARIANT: no state change the sealed log could not record.
+        self.check_unsealed()?;
         let action = match state {
             KeyState::Active => Action::KeyEnable,
             KeyState::Disabled => Action::KeyDisable,
@@ -650,6 +652,8 @@ impl SigningService {
         expires_at: Option<OffsetDateTime>,
         meta: &RequestMeta,
     ) -> Result<(TokenInfo, SecretString), CoreError> {
+        // INVARIANT: no state change the sealed log could not record.
+        self.check_unsealed()?;
         let mut token_id = None;
         let result = async {
             self.authorize_audited(who, Operation::AdministerTokens)?;
@@ -706,6 +710,8 @@ impl SigningService {
         id: &str,
         meta: &RequestMeta,
     ) -> Result<(), CoreError> {
+        // INVARIANT: no state change the sealed log could not record.
+        self.check_unsealed()?;
         let result = async {
             self.authorize_audited(who, Operation::AdministerTokens)?;
             let now = self.deps.clock.now();
