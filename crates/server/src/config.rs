@@ -181,7 +181,11 @@ impl Config {
             })?;
         }
         if let Some(v) = get("SIGNET_REQUIRE_FIPS") {
-            self.keys.require_fips = matches!(v.as_str(), "1" | "true" | "yes");
+            self.keys.require_fips = match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" => false,
+                _ => bail!("invalid SIGNET_REQUIRE_FIPS `{v}`; use 1 or 0"),
+            };
         }
         match self.keys.backend.as_str() {
             "software" => {}

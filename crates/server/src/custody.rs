@@ -461,7 +461,7 @@ impl Custody {
     }
 }
 
-/// The dev-mode KEK file: rotation writes `kek.dev.next`, then renames it over `kek.dev`.
+/// The dev-mode KEK file: rotation writes `kek.next`, then renames it over `kek.dev`.
 pub struct DevFileVault {
     pub path: PathBuf,
 }
@@ -481,7 +481,7 @@ impl KekVault for DevFileVault {
 }
 
 /// The KEK wrapped by an AES key inside a PKCS#11 token (auto-unseal): `kek.p11` holds only
-/// the token's ciphertext. Rotation writes `kek.p11.next`, then renames it into place.
+/// the token's ciphertext. Rotation writes `kek.next`, then renames it into place.
 pub struct Pkcs11Vault {
     pub token: Arc<signet_keys::Pkcs11Backend>,
     pub label: String,
