@@ -156,6 +156,15 @@ impl Backends {
     }
 }
 
+/// What a key is given to sign a structure Signet composed (a certificate, CRL, CSR, CMS
+/// signed attributes, a time-stamp token): the hash of its DER for ECDSA and RSA, the whole DER
+/// for algorithms that sign messages (Ed25519, RFC 8410 §6). `signet_formats::pkix` decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInput {
+    Digest(Digest),
+    Message(Vec<u8>),
+}
+
 /// An opened private key. Signing must not expose the key material.
 pub trait SigningKey: Send + Sync {
     fn algorithm(&self) -> Algorithm;

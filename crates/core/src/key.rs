@@ -129,6 +129,10 @@ pub struct Key {
     pub current_version: u32,
     /// Every version, oldest first.
     pub versions: Vec<KeyVersion>,
+    /// What the key signs: clients' digests, or only structures Signet composes (CA, TSA).
+    pub usage: crate::cert::KeyUsage,
+    /// Rules the signing pipeline enforces for this key.
+    pub policy: crate::cert::KeyPolicy,
 }
 
 impl Key {
@@ -155,6 +159,8 @@ impl Key {
                 handle: generated.handle,
                 created_at: now,
             }],
+            usage: crate::cert::KeyUsage::Signing,
+            policy: crate::cert::KeyPolicy::default(),
         }
     }
 

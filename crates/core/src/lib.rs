@@ -11,6 +11,7 @@
 pub mod algorithm;
 pub mod audit;
 pub mod backend;
+pub mod cert;
 pub mod clock;
 pub mod error;
 pub mod key;

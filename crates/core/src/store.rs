@@ -28,6 +28,13 @@ pub trait KeyStore: Send + Sync {
 
     async fn set_state(&self, key_id: &str, state: KeyState) -> Result<(), CoreError>;
 
+    /// Replaces the key's policy.
+    async fn set_policy(
+        &self,
+        key_id: &str,
+        policy: &crate::cert::KeyPolicy,
+    ) -> Result<(), CoreError>;
+
     /// Replaces the handles of the given `(key id, version)`s in one transaction (KEK rotation):
     /// all or nothing.
     async fn replace_handles(

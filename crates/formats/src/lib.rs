@@ -5,13 +5,21 @@
 //! - [`raw`]: a raw signature over a digest, verified against an SPKI public key.
 //! - [`bundle`]: the `.signet.json` bundle written next to a signed file.
 //! - [`pem`]: SubjectPublicKeyInfo in PEM (RFC 7468 §13).
+//! - [`pkix`]: signature algorithm identifiers and signature checks shared by X.509 and CMS.
+//! - [`x509`]: X.509 v3 certificates, PKCS#10 CSRs and CRLs (RFC 5280, RFC 2986).
+//! - [`tsp`]: RFC 3161 time-stamp queries, TSTInfo and responses.
+//! - [`cms`]: CMS SignedData (RFC 5652): detached signatures and time-stamp tokens.
 //!
 //! Depends on `signet-core` only.
 
 pub mod bundle;
 pub mod checkpoint;
+pub mod cms;
 pub mod pem;
+pub mod pkix;
 pub mod raw;
+pub mod tsp;
+pub mod x509;
 
 /// Errors of format handling. Messages follow the project style.
 #[derive(Debug, thiserror::Error)]
@@ -32,4 +40,16 @@ pub enum FormatError {
     Log(String),
     #[error("invalid checkpoint: {0}")]
     Checkpoint(String),
+    /// X.509 certificates, CSRs and CRLs (`x509`, `pkix`).
+    #[error("{0}")]
+    X509(String),
+    /// RFC 3161 time-stamp queries, responses and tokens (`tsp`).
+    #[error("{0}")]
+    Tsp(String),
+    /// CMS SignedData (`cms`).
+    #[error("{0}")]
+    Cms(String),
+    /// Something valid that Signet does not support (yet).
+    #[error("{0}")]
+    Unsupported(String),
 }
