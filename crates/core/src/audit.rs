@@ -27,6 +27,21 @@ pub enum Action {
     Seal,
     /// Every software key was re-sealed under a new key-encryption key.
     KekRotate,
+    /// A key's policy was replaced.
+    KeyPolicySet,
+    /// An internal CA (root and issuing key and certificates) was created.
+    CaCreate,
+    /// An internal CA signed a certificate.
+    CertificateIssue,
+    /// A certificate chain from an external CA was attached to a key version.
+    CertificateImport,
+    CertificateRevoke,
+    /// An internal CA signed a CRL.
+    CrlIssue,
+    /// A key signed a PKCS#10 certification request.
+    CsrCreate,
+    /// The built-in TSA signed an RFC 3161 time-stamp token.
+    Timestamp,
 }
 
 impl Action {
@@ -44,6 +59,14 @@ impl Action {
             Action::Unseal => "unseal",
             Action::Seal => "seal",
             Action::KekRotate => "kek_rotate",
+            Action::KeyPolicySet => "key_policy_set",
+            Action::CaCreate => "ca_create",
+            Action::CertificateIssue => "certificate_issue",
+            Action::CertificateImport => "certificate_import",
+            Action::CertificateRevoke => "certificate_revoke",
+            Action::CrlIssue => "crl_issue",
+            Action::CsrCreate => "csr_create",
+            Action::Timestamp => "timestamp",
         }
     }
 }

@@ -29,6 +29,16 @@ pub enum ErrorCode {
     BackendUnavailable,
     /// The key-encryption key is not in memory: custodians must unseal the server.
     Sealed,
+    /// The key is for another purpose (a CA or TSA key asked to sign a client's digest).
+    WrongKeyUsage,
+    CertificateNotFound,
+    /// The key's policy needs a valid certificate and the signing version has none.
+    CertificateRequired,
+    /// An imported chain does not belong to the key or is malformed.
+    CertificateMismatch,
+    CaNotFound,
+    /// The built-in time-stamping authority is not set up (`signet tsa create`).
+    TsaNotConfigured,
     Internal,
 }
 
@@ -52,6 +62,12 @@ impl ErrorCode {
             ErrorCode::PolicyDenied => "policy_denied",
             ErrorCode::BackendUnavailable => "backend_unavailable",
             ErrorCode::Sealed => "sealed",
+            ErrorCode::WrongKeyUsage => "wrong_key_usage",
+            ErrorCode::CertificateNotFound => "certificate_not_found",
+            ErrorCode::CertificateRequired => "certificate_required",
+            ErrorCode::CertificateMismatch => "certificate_mismatch",
+            ErrorCode::CaNotFound => "ca_not_found",
+            ErrorCode::TsaNotConfigured => "tsa_not_configured",
             ErrorCode::Internal => "internal",
         }
     }

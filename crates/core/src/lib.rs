@@ -23,6 +23,7 @@ pub mod principal;
 pub mod random;
 pub mod secret;
 pub mod service;
+pub mod statement;
 pub mod store;
 pub mod token;
 

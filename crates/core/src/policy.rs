@@ -22,6 +22,11 @@ pub enum Operation<'a> {
     ReadAudit,
     /// Seal the server, rotate the key-encryption key.
     Operate,
+    /// Have the built-in TSA time-stamp an imprint (RFC 3161). The TSA key signs only the
+    /// TSTInfo Signet composes, so this is open to anyone the HTTP layer lets through.
+    Timestamp,
+    /// Sign a CRL Signet composed from its own revocation records.
+    PublishCrl,
 }
 
 impl Operation<'_> {
@@ -33,6 +38,8 @@ impl Operation<'_> {
             Operation::AdministerTokens => "administer tokens",
             Operation::ReadAudit => "read the audit log",
             Operation::Operate => "operate the server (seal, rotate the key-encryption key)",
+            Operation::Timestamp => "request a time-stamp",
+            Operation::PublishCrl => "publish a CRL",
         }
     }
 }
@@ -84,8 +91,31 @@ pub fn authorize_sign<T>(
     authorize(principal, Operation::Sign { key }).map(|()| Authorized(request))
 }
 
+/// Decides whether `principal` may have Signet sign a statement it composed (a certificate, CRL,
+/// CSR, time-stamp token or CMS signed attributes) with `key`; on allow, the input becomes
+/// [`Authorized`].
+pub fn authorize_statement<T>(
+    principal: &Principal,
+    op: Operation<'_>,
+    input: T,
+) -> Result<Authorized<T>, Denial> {
+    authorize(principal, op).map(|()| Authorized(input))
+}
+
 /// `None` means allowed; `Some(reason)` denied.
 fn decide(principal: &Principal, op: &Operation<'_>) -> Option<String> {
+    // The TSA answers anyone the HTTP layer admits (`[tsa] public`): its key signs only the
+    // TSTInfo Signet builds around the caller's imprint, with Signet's own clock.
+    if matches!(op, Operation::Timestamp) {
+        return None;
+    }
+    // INVARIANT: the system principal acts only on statements the server composes itself.
+    if principal.kind == PrincipalKind::System {
+        return match op {
+            Operation::PublishCrl => None,
+            _ => Some(format!("the system principal may not {}", op.name())),
+        };
+    }
     // INVARIANT: deny by default — anonymous callers and callers without a role get nothing.
     if principal.kind == PrincipalKind::Anonymous {
         return Some("authentication required".into());
@@ -203,11 +233,32 @@ mod tests {
             created_at: time::OffsetDateTime::UNIX_EPOCH,
             current_version: 1,
             versions: vec![],
+            usage: crate::cert::KeyUsage::Signing,
+            policy: crate::cert::KeyPolicy::default(),
         };
         assert!(authorize_sign(&admin, &key, ()).is_ok());
         assert!(authorize_sign(&signer, &key, ()).is_ok());
         assert!(authorize_sign(&roleless, &key, ()).is_err());
         assert!(authorize_sign(&anon, &key, ()).is_err());
+    }
+
+    #[test]
+    fn timestamps_are_open_and_the_system_principal_publishes_crls_only() {
+        let system = Principal::system();
+        let anon = Principal::anonymous();
+        assert!(authorize(&anon, Operation::Timestamp).is_ok());
+        assert!(authorize(&system, Operation::Timestamp).is_ok());
+        assert!(authorize(&system, Operation::PublishCrl).is_ok());
+        assert!(authorize(&anon, Operation::PublishCrl).is_err());
+        for op in [
+            Operation::ReadKeys,
+            Operation::AdministerKeys,
+            Operation::AdministerTokens,
+            Operation::ReadAudit,
+            Operation::Operate,
+        ] {
+            assert!(authorize(&system, op).is_err(), "{}", op.name());
+        }
     }
 
     #[test]

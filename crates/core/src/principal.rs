@@ -36,6 +36,8 @@ pub enum PrincipalKind {
     ServiceAccount,
     /// Nobody: a request without valid credentials (only ever recorded, never authorized).
     Anonymous,
+    /// signetd itself, for work no caller asked for (publishing a CRL).
+    System,
 }
 
 /// An authenticated caller.
@@ -49,6 +51,16 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// signetd acting on its own (see [`PrincipalKind::System`]).
+    pub fn system() -> Self {
+        Principal {
+            id: "signetd".into(),
+            name: "signetd".into(),
+            kind: PrincipalKind::System,
+            role: None,
+        }
+    }
+
     pub fn anonymous() -> Self {
         Principal {
             id: "anonymous".into(),

@@ -53,6 +53,8 @@ pub struct NewKey<'a> {
     pub backend: Option<&'a str>,
     /// Adopt this existing key of the backend (a PKCS#11 URI) instead of generating one.
     pub adopt: Option<&'a str>,
+    /// What the key signs; CA and TSA keys sign only what Signet composes.
+    pub usage: crate::cert::KeyUsage,
 }
 
 /// Digests to sign with one key, with the shared reason and build information.
@@ -110,6 +112,8 @@ impl From<&TokenRecord> for TokenInfo {
 pub struct Deps {
     pub keys: Arc<dyn KeyStore>,
     pub tokens: Arc<dyn TokenStore>,
+    /// Certificates of key versions (for the `require_certificate` key policy).
+    pub certs: Arc<dyn crate::cert::CertStore>,
     pub audit: Arc<dyn AuditLog>,
     /// The configured key backends and the default one new keys are generated in.
     pub backends: Backends,
@@ -130,11 +134,11 @@ pub struct Deps {
 type CacheKey = (String, u32);
 
 pub struct SigningService {
-    deps: Deps,
+    pub(crate) deps: Deps,
     opened: RwLock<HashMap<CacheKey, Arc<dyn SigningKey>>>,
     /// Held shared by everything that reads or writes key handles, exclusively by KEK rotation
     /// and sealing, so no handle is sealed under a KEK that is being replaced.
-    custody: tokio::sync::RwLock<()>,
+    pub(crate) custody: tokio::sync::RwLock<()>,
 }
 
 impl SigningService {
@@ -147,7 +151,7 @@ impl SigningService {
     }
 
     /// Refuses work that needs key material while the server is sealed.
-    fn check_unsealed(&self) -> Result<(), CoreError> {
+    pub(crate) fn check_unsealed(&self) -> Result<(), CoreError> {
         // INVARIANT: nothing is signed or generated while the server is sealed.
         if self.deps.seal.is_sealed() {
             return Err(CoreError::sealed());
@@ -260,6 +264,7 @@ impl SigningService {
             algorithm,
             backend: None,
             adopt: None,
+            usage: crate::cert::KeyUsage::Signing,
         };
         self.create_key_with(who, &new, meta).await
     }
@@ -322,7 +327,7 @@ impl SigningService {
                 Some(locator) => backend.adopt(&spec, locator).await?,
                 None => backend.generate(&spec).await?,
             };
-            let key = Key::new(
+            let mut key = Key::new(
                 id,
                 name,
                 algorithm,
@@ -330,6 +335,7 @@ impl SigningService {
                 generated,
                 self.deps.clock.now(),
             );
+            key.usage = new.usage;
             self.deps.keys.create_key(&key).await?;
             Ok(key)
         }
@@ -488,6 +494,13 @@ impl SigningService {
             if key.name.is_reserved() {
                 return Err(reserved(&key));
             }
+            // INVARIANT: CA and TSA keys sign only what Signet composes, never a client's digest.
+            if key.usage != crate::cert::KeyUsage::Signing {
+                return Err(wrong_usage(&key, crate::cert::KeyUsage::Signing));
+            }
+            if key.policy.require_certificate {
+                self.require_valid_certificate(&key).await?;
+            }
             if key.state != KeyState::Active {
                 return Err(CoreError::new(
                     ErrorCode::KeyDisabled,
@@ -602,7 +615,7 @@ impl SigningService {
     }
 
     /// The opened signing key of the key's current version, cached after the first use.
-    fn open(&self, key: &Key) -> Result<Arc<dyn SigningKey>, CoreError> {
+    pub(crate) fn open(&self, key: &Key) -> Result<Arc<dyn SigningKey>, CoreError> {
         let cache_key = (key.id.clone(), key.current_version);
         if let Ok(map) = self.opened.read()
             && let Some(k) = map.get(&cache_key)
@@ -765,7 +778,7 @@ impl SigningService {
 
     // ---- helpers --------------------------------------------------------------------------
 
-    async fn load_key(&self, name: &str) -> Result<Key, CoreError> {
+    pub(crate) async fn load_key(&self, name: &str) -> Result<Key, CoreError> {
         self.deps
             .keys
             .get_key(name)
@@ -779,11 +792,15 @@ impl SigningService {
     }
 
     /// A policy check whose denial the caller's audit event records.
-    fn authorize_audited(&self, who: &Principal, op: Operation<'_>) -> Result<(), CoreError> {
+    pub(crate) fn authorize_audited(
+        &self,
+        who: &Principal,
+        op: Operation<'_>,
+    ) -> Result<(), CoreError> {
         self.allow(who, op)
     }
 
-    fn event(&self, who: &Principal, action: Action, meta: &RequestMeta) -> AuditEvent {
+    pub(crate) fn event(&self, who: &Principal, action: Action, meta: &RequestMeta) -> AuditEvent {
         AuditEvent {
             time: self.deps.clock.now(),
             action,
@@ -872,7 +889,7 @@ impl SigningService {
         Ok(updates)
     }
 
-    async fn audit_admin<T>(
+    pub(crate) async fn audit_admin<T>(
         &self,
         who: &Principal,
         action: Action,
@@ -890,7 +907,7 @@ impl SigningService {
         self.record(vec![ev]).await.map(|_| ())
     }
 
-    async fn record(
+    pub(crate) async fn record(
         &self,
         events: Vec<AuditEvent>,
     ) -> Result<Vec<crate::audit::AuditReceipt>, CoreError> {
@@ -953,7 +970,7 @@ fn validate_batch(batch: &SignBatch) -> Result<(), CoreError> {
     Ok(())
 }
 
-fn outcome_of(e: &CoreError) -> Outcome {
+pub(crate) fn outcome_of(e: &CoreError) -> Outcome {
     let code = e.code.as_str().to_owned();
     if e.is_client_error() {
         Outcome::Denied {
@@ -968,7 +985,7 @@ fn outcome_of(e: &CoreError) -> Outcome {
     }
 }
 
-fn denied(d: &policy::Denial) -> CoreError {
+pub(crate) fn denied(d: &policy::Denial) -> CoreError {
     CoreError::new(ErrorCode::PolicyDenied, format!("denied: {}", d.message()))
 }
 
@@ -979,7 +996,7 @@ fn unauthenticated() -> CoreError {
     )
 }
 
-fn reserved(key: &Key) -> CoreError {
+pub(crate) fn reserved(key: &Key) -> CoreError {
     CoreError::new(
         ErrorCode::PolicyDenied,
         format!(
@@ -996,6 +1013,18 @@ fn key_exists(name: &str) -> CoreError {
     )
 }
 
-fn truncate(s: &str) -> String {
+pub(crate) fn truncate(s: &str) -> String {
     crate::algorithm::truncate(s, 80)
+}
+
+pub(crate) fn wrong_usage(key: &Key, wanted: crate::cert::KeyUsage) -> CoreError {
+    CoreError::new(
+        ErrorCode::WrongKeyUsage,
+        format!(
+            "key `{}` has usage `{}` and cannot be used for this; use a key with usage `{}`",
+            key.name,
+            key.usage.as_str(),
+            wanted.as_str()
+        ),
+    )
 }

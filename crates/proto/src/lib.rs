@@ -102,6 +102,14 @@ pub struct SignResponse {
     pub audit_index: u64,
     /// Proof that the entry is in the log.
     pub log: LogProof,
+    /// The signing key version's certificate and its issuers (PEM, leaf first), when it has a
+    /// valid one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub certificate_chain: Vec<String>,
+    /// An RFC 3161 time-stamp token (base64 DER) over the signature value, when the key's
+    /// policy requires one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
 }
 
 /// Proof that an audit entry is in the log, checkable offline with the log's verifier key.
@@ -184,6 +192,18 @@ pub struct CreateKeyRequest {
     pub adopt: Option<String>,
 }
 
+/// `PUT /api/v1/keys/{name}/policy`: rules the signing pipeline enforces for a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPolicy {
+    /// Refuse to sign unless the signing version has a valid, unrevoked certificate.
+    #[serde(default)]
+    pub require_certificate: bool,
+    /// Attach an RFC 3161 token from the built-in TSA to every signature.
+    #[serde(default)]
+    pub require_timestamp: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct KeyVersionInfo {
     pub version: u32,
@@ -212,6 +232,10 @@ pub struct KeyInfo {
     pub default_digest_algorithm: String,
     /// Oldest first.
     pub versions: Vec<KeyVersionInfo>,
+    /// `signing` (clients' digests), `certificate_authority` or `timestamping` (these sign
+    /// only what Signet composes).
+    pub usage: String,
+    pub policy: KeyPolicy,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -342,4 +366,203 @@ pub struct RotateKekResponse {
     pub shares: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub share_set: Option<String>,
+}
+
+// ---- certificates, CAs, time-stamping ------------------------------------------------------
+
+/// `POST /api/v1/cas`: create an internal CA (a root and an issuing key, both Signet keys).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCaRequest {
+    /// The CA's name; its keys are `NAME-root` and `NAME-issuing`.
+    pub name: String,
+    /// Default `ecdsa-p384`.
+    #[serde(default)]
+    pub algorithm: Option<String>,
+    /// Default: the server's default key backend.
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// RFC 4514 subject prefix, e.g. `O=Example,C=DE`; the CNs are `NAME Root CA` and
+    /// `NAME Issuing CA`.
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// Default 3650 (root) and 1825 (issuing).
+    #[serde(default)]
+    pub root_validity_days: Option<u32>,
+    #[serde(default)]
+    pub issuing_validity_days: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CaInfo {
+    pub name: String,
+    pub root_key: String,
+    pub issuing_key: String,
+    /// PEM.
+    pub root_certificate: String,
+    pub issuing_certificate: String,
+    /// Where the CRL of the certificates this CA issued is published (DER,
+    /// `application/pkix-crl`).
+    pub crl_url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CaList {
+    pub cas: Vec<CaInfo>,
+}
+
+/// `POST /api/v1/keys/{name}/certificates`: have an internal CA issue a certificate for the
+/// key's current version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueCertificateRequest {
+    /// The internal CA's name.
+    pub ca: String,
+    /// RFC 4514 subject, e.g. `CN=Release Signing,O=Example`; must contain a CN.
+    pub subject: String,
+    /// Default and maximum: the server's `[pki] max_validity_days` (460).
+    #[serde(default)]
+    pub validity_days: Option<u32>,
+}
+
+/// `POST /api/v1/keys/{name}/csr`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CsrRequest {
+    /// RFC 4514 subject; must contain a CN.
+    pub subject: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CsrResponse {
+    pub key: String,
+    pub key_version: u32,
+    /// PKCS#10 (RFC 2986), PEM.
+    pub csr: String,
+}
+
+/// `POST /api/v1/keys/{name}/certificates/import`: attach a chain issued by an external CA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportCertificateRequest {
+    /// PEM, leaf first, then its issuers (the root may be included).
+    pub chain: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CertificateInfo {
+    pub id: String,
+    pub key: String,
+    pub key_version: u32,
+    /// `root_ca`, `issuing_ca`, `code_signing`, `timestamping`, `imported`.
+    pub kind: String,
+    /// Hex.
+    pub serial: String,
+    pub subject: String,
+    pub issuer: String,
+    /// The internal CA that issued it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub not_after: OffsetDateTime,
+    /// `valid`, `expired`, `not_yet_valid` or `revoked`, now.
+    pub status: String,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub revoked_at: Option<OffsetDateTime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_reason: Option<String>,
+    /// The certificate then its issuers, PEM.
+    pub chain: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CertificateList {
+    pub certificates: Vec<CertificateInfo>,
+}
+
+/// `POST /api/v1/certificates/{id}/revoke`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeCertificateRequest {
+    /// `unspecified`, `key_compromise`, `ca_compromise`, `affiliation_changed`, `superseded`,
+    /// `cessation_of_operation`.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/tsa`: set up the built-in time-stamping authority (a key with usage
+/// `timestamping` and a certificate with EKU timeStamping from an internal CA).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTsaRequest {
+    /// Internal CA to issue the TSA certificate.
+    pub ca: String,
+    /// Key name; default `tsa`.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Default `ecdsa-p256`.
+    #[serde(default)]
+    pub algorithm: Option<String>,
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// Default `CN=Signet Time-Stamping Authority`.
+    #[serde(default)]
+    pub subject: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TsaInfo {
+    pub key: String,
+    /// Dotted OID put in every TSTInfo.
+    pub policy: String,
+    /// The TSA certificate then its issuers, PEM.
+    pub chain: Vec<String>,
+    /// Where RFC 3161 queries go (`application/timestamp-query`).
+    pub url: String,
+}
+
+/// `POST /api/v1/sign/cms`: a detached CMS SignedData (RFC 5652) over an artifact digest, built
+/// on the server around the client's digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CmsSignRequest {
+    pub key: String,
+    #[serde(default)]
+    pub digest_algorithm: Option<String>,
+    /// The artifact's digest, hex.
+    pub digest: String,
+    #[serde(default)]
+    pub artifact_name: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub build: Option<BuildInfo>,
+    /// Add an RFC 3161 token from the built-in TSA as an unsigned attribute (always added when
+    /// the key's policy requires time-stamps).
+    #[serde(default)]
+    pub timestamp: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CmsSignResponse {
+    pub key: String,
+    pub key_version: u32,
+    /// Base64 of the DER ContentInfo (what goes into `FILE.p7s`).
+    pub cms: String,
+    /// The signer certificate then its issuers, PEM.
+    pub certificate_chain: Vec<String>,
+    pub audit_index: u64,
+    pub log: LogProof,
 }
