@@ -11,6 +11,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use signet_core::cert::{KeyPolicy, KeyUsage};
 use signet_core::key::{Key, KeyHandle, KeyName, KeyState, KeyVersion};
 use signet_core::principal::Role;
 use signet_core::store::{KeyStore, TokenStore};
@@ -26,6 +27,10 @@ use time::OffsetDateTime;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_init.sql")),
     (2, include_str!("../migrations/sqlite/0002_merkle_log.sql")),
+    (
+        3,
+        include_str!("../migrations/sqlite/0003_certificates.sql"),
+    ),
 ];
 
 /// The SQLite implementation of every store trait.
@@ -41,16 +46,18 @@ pub(crate) fn db_err(context: &'static str) -> impl FnOnce(sqlx::Error) -> CoreE
     move |e| CoreError::internal(context, e)
 }
 
+/// `t` as Unix nanoseconds, clamped to what an `i64` holds (1677-09-21 to 2262-04-11).
 pub(crate) fn nanos(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+    let n = t.unix_timestamp_nanos();
+    i64::try_from(n).unwrap_or(if n < 0 { i64::MIN } else { i64::MAX })
 }
 
-fn from_nanos(n: i64) -> Result<OffsetDateTime, CoreError> {
+pub(crate) fn from_nanos(n: i64) -> Result<OffsetDateTime, CoreError> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(n))
         .map_err(|e| CoreError::internal("stored time out of range", e))
 }
 
-fn corrupt(what: &str) -> CoreError {
+pub(crate) fn corrupt(what: &str) -> CoreError {
     CoreError::new(ErrorCode::Internal, format!("stored {what} is not valid"))
 }
 
@@ -171,6 +178,8 @@ impl SqliteStore {
         let name: String = r.try_get("name").map_err(db_err("key name"))?;
         let algorithm: String = r.try_get("algorithm").map_err(db_err("algorithm"))?;
         let state: String = r.try_get("state").map_err(db_err("state"))?;
+        let usage: String = r.try_get("usage").map_err(db_err("usage"))?;
+        let policy: String = r.try_get("policy").map_err(db_err("policy"))?;
         let versions = self.versions(&id).await?;
         Ok(Key {
             name: KeyName::parse(&name).map_err(|_| corrupt("key name"))?,
@@ -184,9 +193,15 @@ impl SqliteStore {
             )
             .map_err(|_| corrupt("current version"))?,
             versions,
+            usage: KeyUsage::parse(&usage).ok_or_else(|| corrupt("key usage"))?,
+            policy: serde_json::from_str(&policy).map_err(|_| corrupt("key policy"))?,
             id,
         })
     }
+}
+
+fn policy_json(policy: &KeyPolicy) -> Result<String, CoreError> {
+    serde_json::to_string(policy).map_err(|e| CoreError::internal("encoding a key policy", e))
 }
 
 async fn insert_version(
@@ -213,7 +228,7 @@ impl KeyStore for SqliteStore {
     async fn create_key(&self, key: &Key) -> Result<(), CoreError> {
         let mut tx = self.write_tx().await?;
         let inserted = sqlx::query(
-            "INSERT INTO keys (id, name, algorithm, backend, state, created_at, current_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO keys (id, name, algorithm, backend, state, created_at, current_version, usage, policy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&key.id)
         .bind(key.name.as_str())
@@ -222,6 +237,8 @@ impl KeyStore for SqliteStore {
         .bind(key.state.as_str())
         .bind(nanos(key.created_at))
         .bind(i64::from(key.current_version))
+        .bind(key.usage.as_str())
+        .bind(policy_json(&key.policy)?)
         .execute(&mut *tx)
         .await;
         if let Err(e) = inserted {
@@ -298,6 +315,23 @@ impl KeyStore for SqliteStore {
             .await
             .map_err(db_err("changing a key's state"))?;
         Ok(())
+    }
+
+    async fn set_policy(&self, key_id: &str, policy: &KeyPolicy) -> Result<(), CoreError> {
+        let policy = policy_json(policy)?;
+        let mut tx = self.write_tx().await?;
+        let updated = sqlx::query("UPDATE keys SET policy = ? WHERE id = ?")
+            .bind(policy)
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("changing a key's policy"))?;
+        if updated.rows_affected() != 1 {
+            return Err(CoreError::key_not_found(key_id));
+        }
+        tx.commit()
+            .await
+            .map_err(db_err("committing a key's policy"))
     }
 
     async fn replace_handles(

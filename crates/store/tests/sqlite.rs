@@ -29,6 +29,8 @@ fn key(name: &str) -> Key {
             handle: KeyHandle(vec![9; 40]),
             created_at: t,
         }],
+        usage: Default::default(),
+        policy: Default::default(),
     }
 }
 
