@@ -78,50 +78,16 @@ impl SqliteStore {
             .connect_with(opts.clone())
             .await
             .map_err(db_err("opening the SQLite database"))?;
+        // Readers connect only after the migrations: a connection holding the old schema
+        // prepares `SELECT *` with the old columns, SQLite re-prepares it with the new ones on
+        // the first step, and sqlx fails to decode the row (a panic in its worker thread).
+        migrate(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(opts.read_only(true))
             .await
             .map_err(db_err("opening the SQLite database"))?;
-        let store = SqliteStore { pool, writer };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<(), CoreError> {
-        sqlx::query(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
-        )
-        .execute(&self.writer)
-        .await
-        .map_err(db_err("creating the migrations table"))?;
-        for (version, sql) in MIGRATIONS {
-            let done: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
-                    .bind(version)
-                    .fetch_optional(&self.writer)
-                    .await
-                    .map_err(db_err("reading migrations"))?;
-            if done.is_some() {
-                continue;
-            }
-            let mut tx = self.write_tx().await?;
-            sqlx::raw_sql(*sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err("applying a migration"))?;
-            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
-                .bind(version)
-                .bind(nanos(OffsetDateTime::now_utc()))
-                .execute(&mut *tx)
-                .await
-                .map_err(db_err("recording a migration"))?;
-            tx.commit()
-                .await
-                .map_err(db_err("committing a migration"))?;
-            tracing::info!(version, "applied database migration");
-        }
-        Ok(())
+        Ok(SqliteStore { pool, writer })
     }
 
     /// Whether the database answers.
@@ -144,10 +110,7 @@ impl SqliteStore {
 
     /// A write transaction on the writer connection.
     pub(crate) async fn write_tx(&self) -> Result<Transaction<'static, Sqlite>, CoreError> {
-        self.writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(db_err("starting a write transaction"))
+        begin_immediate(&self.writer).await
     }
 
     async fn versions(&self, key_id: &str) -> Result<Vec<KeyVersion>, CoreError> {
@@ -198,6 +161,50 @@ impl SqliteStore {
             id,
         })
     }
+}
+
+/// Applies pending migrations, each in its own write transaction.
+async fn migrate(writer: &SqlitePool) -> Result<(), CoreError> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )
+    .execute(writer)
+    .await
+    .map_err(db_err("creating the migrations table"))?;
+    for (version, sql) in MIGRATIONS {
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                .bind(version)
+                .fetch_optional(writer)
+                .await
+                .map_err(db_err("reading migrations"))?;
+        if done.is_some() {
+            continue;
+        }
+        let mut tx = begin_immediate(writer).await?;
+        sqlx::raw_sql(*sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("applying a migration"))?;
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)")
+            .bind(version)
+            .bind(nanos(OffsetDateTime::now_utc()))
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("recording a migration"))?;
+        tx.commit()
+            .await
+            .map_err(db_err("committing a migration"))?;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}
+
+async fn begin_immediate(writer: &SqlitePool) -> Result<Transaction<'static, Sqlite>, CoreError> {
+    writer
+        .begin_with("BEGIN IMMEDIATE")
+        .await
+        .map_err(db_err("starting a write transaction"))
 }
 
 fn policy_json(policy: &KeyPolicy) -> Result<String, CoreError> {
