@@ -259,6 +259,43 @@ impl KeyKind {
     }
 }
 
+/// Checks that `spki_der` holds a public key of the kind `alg` signs with (same curve for ECDSA,
+/// any RSA key for the RSA algorithms), so a structure is not named as signed by a key that
+/// cannot have signed it.
+pub(crate) fn check_key_algorithm(spki_der: &[u8], alg: Algorithm) -> Result<(), FormatError> {
+    let spki = parse_spki(spki_der)?;
+    let kind = key_kind(&spki)?;
+    let expected = match alg {
+        Algorithm::Ed25519 => KeyKind::Ed25519,
+        Algorithm::EcdsaP256 => KeyKind::P256,
+        Algorithm::EcdsaP384 => KeyKind::P384,
+        Algorithm::Rsa3072Pss
+        | Algorithm::Rsa3072Pkcs1
+        | Algorithm::Rsa4096Pss
+        | Algorithm::Rsa4096Pkcs1 => KeyKind::Rsa,
+        Algorithm::MlDsa44
+        | Algorithm::MlDsa65
+        | Algorithm::MlDsa87
+        | Algorithm::SlhDsaSha2_128s
+        | Algorithm::SlhDsaSha2_128f => return Err(pq_unsupported(alg)),
+    };
+    if kind != expected {
+        return Err(FormatError::X509(format!(
+            "the signing certificate holds a {} key but the signer is a `{alg}` key; sign with the key the certificate certifies",
+            kind.name()
+        )));
+    }
+    Ok(())
+}
+
+fn parse_spki(spki_der: &[u8]) -> Result<SubjectPublicKeyInfoRef<'_>, FormatError> {
+    SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|e| {
+        FormatError::X509(format!(
+            "public key is not a DER SubjectPublicKeyInfo ({e}); pass the key as `PUBLIC KEY` DER"
+        ))
+    })
+}
+
 /// The signature scheme an AlgorithmIdentifier names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Scheme {
@@ -445,11 +482,7 @@ pub fn verify_signature(
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), FormatError> {
-    let spki = SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|e| {
-        FormatError::X509(format!(
-            "public key is not a DER SubjectPublicKeyInfo: {e}; pass the key as `PUBLIC KEY` DER"
-        ))
-    })?;
+    let spki = parse_spki(spki_der)?;
     let key = key_kind(&spki)?;
     let scheme = scheme(sig_alg)?;
     let name = oid_name(&sig_alg.oid);
