@@ -281,7 +281,7 @@ pub(crate) fn check_key_algorithm(spki_der: &[u8], alg: Algorithm) -> Result<(),
     };
     if kind != expected {
         return Err(FormatError::X509(format!(
-            "the signing certificate holds a {} key but the signer is a `{alg}` key; sign with the key the certificate certifies",
+            "the public key is a {} key but the signer is a `{alg}` key; sign with the key that the certificate or request names",
             kind.name()
         )));
     }

@@ -237,11 +237,23 @@ fn parse_subject(subject: &str) -> Result<Name, FormatError> {
                 pkix::oid_name(&atav.oid)
             ))
         })?;
+        let attribute = pkix::oid_name(&atav.oid);
         if value.is_empty() {
             return Err(x509_err(format!(
-                "subject `{}` has an empty `{}` value; remove it or give it a value",
-                quote(subject),
-                pkix::oid_name(&atav.oid)
+                "subject `{}` has an empty `{attribute}` value; remove it or give it a value",
+                quote(subject)
+            )));
+        }
+        if value.trim() != value {
+            return Err(x509_err(format!(
+                "subject `{}` has a `{attribute}` value with leading or trailing spaces; remove the spaces around `,`, `+` and `=`",
+                quote(subject)
+            )));
+        }
+        if value.chars().any(char::is_control) {
+            return Err(x509_err(format!(
+                "subject `{}` has a `{attribute}` value with control characters; use printable text",
+                quote(subject)
             )));
         }
         if atav.oid == const_oid::db::rfc4519::COMMON_NAME && common_name.is_none() {
@@ -1262,7 +1274,18 @@ mod tests {
     #[test]
     fn subjects_need_a_common_name() {
         assert!(parse_subject("CN=Release Signing,O=Example").is_ok());
-        for bad in ["", "O=Example", "CN=", "garbage", "CN=a,=b", "C=ÄÖ,CN=x"] {
+        for bad in [
+            "",
+            "O=Example",
+            "CN=",
+            "garbage",
+            "CN=a,=b",
+            "C=ÄÖ,CN=x",
+            "CN=a, O=b",
+            "CN=a ,O=b",
+            "CN=\\00x",
+            "CN=a\u{7}",
+        ] {
             assert!(parse_subject(bad).is_err(), "{bad}");
         }
         let long = format!("CN={}", "a".repeat(65));
