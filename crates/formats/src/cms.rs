@@ -707,7 +707,33 @@ pub(crate) fn verify_signer(
             "{what} names its signer by subject key identifier; Signet finds signers by issuer and serial number, re-sign without `-keyid`"
         )));
     };
+    // Versions (RFC 5652 §5.1, §5.3): a SignerInfo naming its signer by issuer and serial
+    // number is version 1, and SignedData is version 3 when the content is not id-data.
+    if si.version != CmsVersion::V1 {
+        return Err(kind.err(format!(
+            "{what} SignerInfo is version {} but names its signer by issuer and serial number, which RFC 5652 §5.3 makes version 1",
+            si.version as u8
+        )));
+    }
+    let min_version = if sd.encap_content_info.econtent_type == rfc5911::ID_DATA {
+        CmsVersion::V1
+    } else {
+        CmsVersion::V3
+    };
+    if sd.version < min_version || sd.version == CmsVersion::V2 {
+        return Err(kind.err(format!(
+            "{what} SignedData version {} does not fit its content (RFC 5652 §5.1 requires version {})",
+            sd.version as u8, min_version as u8
+        )));
+    }
     let digest_algorithm = pkix::digest_algorithm_from(&si.digest_alg)?;
+    if !sd.digest_algorithms.iter().any(|a| {
+        a.oid == si.digest_alg.oid && pkix::digest_algorithm_from(a).ok() == Some(digest_algorithm)
+    }) {
+        return Err(kind.err(format!(
+            "{what} does not list its signer's digest algorithm `{digest_algorithm}` in digestAlgorithms (RFC 5652 §5.1)"
+        )));
+    }
     let attrs = si.signed_attrs.as_ref().filter(|a| !a.is_empty()).ok_or_else(|| {
         kind.err(format!(
             "{what} has no signed attributes; Signet requires them (RFC 5652 §5.3), re-sign without `-noattr`"
