@@ -342,12 +342,14 @@ impl SignerParts {
             })
         };
         let cert = parse(signer.certificate, "signer certificate")?;
-        let chain = signer
-            .chain
-            .iter()
-            .filter(|c| c.as_slice() != signer.certificate)
-            .map(|c| parse(c, "chain certificate"))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut seen: Vec<&[u8]> = vec![signer.certificate];
+        let mut chain = Vec::new();
+        for der in signer.chain {
+            if !seen.contains(&der.as_slice()) {
+                seen.push(der);
+                chain.push(parse(der, "chain certificate")?);
+            }
+        }
         Ok(SignerParts {
             cert,
             cert_der: signer.certificate.to_vec(),
