@@ -356,6 +356,17 @@ impl SigningService {
         self.load_key(name).await
     }
 
+    /// A key by name without an authorization check, for the server's own work (publishing a
+    /// CRL, finding the TSA key); never for a caller's request.
+    pub async fn internal_key(&self, name: &str) -> Result<Key, CoreError> {
+        self.load_key(name).await
+    }
+
+    /// Every key, without an authorization check (see [`Self::internal_key`]).
+    pub async fn internal_keys(&self) -> Result<Vec<Key>, CoreError> {
+        self.deps.keys.list_keys().await
+    }
+
     /// Random bytes from the service's one source of randomness (serial numbers, nonces).
     pub fn random_bytes<const N: usize>(&self) -> Result<[u8; N], CoreError> {
         crate::random::bytes(self.deps.random.as_ref())

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use signet_core::log::MerkleLog;
 use signet_core::service::SigningService;
 use signet_proto::Status;
@@ -24,6 +24,10 @@ pub struct App {
     pub log: Arc<MerkleLog>,
     /// Its C2SP verifier key.
     pub log_vkey: Arc<String>,
+    /// Certificates, CAs, CRLs, the TSA and CMS signatures.
+    pub pki: Arc<crate::pki::Pki>,
+    /// `[pki] tsa_public`: `POST /tsa` answers without a token.
+    pub tsa_public: bool,
     pub store: SqliteStore,
     pub metrics: Arc<Metrics>,
     pub status: Arc<Status>,
@@ -38,6 +42,21 @@ pub fn router(app: App, max_body_bytes: usize) -> Router {
         .route("/keys/{name}/rotate", post(api::keys::rotate))
         .route("/keys/{name}/disable", post(api::keys::disable))
         .route("/keys/{name}/enable", post(api::keys::enable))
+        .route("/keys/{name}/policy", put(api::pki::set_policy))
+        .route(
+            "/keys/{name}/certificates",
+            post(api::pki::issue).get(api::pki::key_certificates),
+        )
+        .route("/keys/{name}/certificates/import", post(api::pki::import))
+        .route("/keys/{name}/csr", post(api::pki::csr))
+        .route("/cas", post(api::pki::create_ca).get(api::pki::list_cas))
+        .route("/cas/{name}", get(api::pki::show_ca))
+        .route("/cas/{name}/crl", get(api::pki::crl))
+        .route("/certificates", get(api::pki::certificates))
+        .route("/certificates/{id}", get(api::pki::certificate))
+        .route("/certificates/{id}/revoke", post(api::pki::revoke))
+        .route("/tsa", post(api::pki::create_tsa).get(api::pki::show_tsa))
+        .route("/sign/cms", post(api::pki::sign_cms))
         .route("/sign", post(api::sign::sign))
         .route("/sign/batch", post(api::sign::sign_batch))
         .route("/tokens", post(api::tokens::create).get(api::tokens::list))
@@ -56,6 +75,7 @@ pub fn router(app: App, max_body_bytes: usize) -> Router {
         .route("/openapi.json", get(api::system::openapi));
     Router::new()
         .nest("/api/v1", v1)
+        .route("/tsa", post(api::pki::timestamp))
         .route("/healthz", get(api::system::healthz))
         .route("/readyz", get(api::system::readyz))
         .route("/metrics", get(api::system::metrics))

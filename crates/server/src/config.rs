@@ -18,6 +18,43 @@ pub struct Config {
     pub audit: AuditConfig,
     #[serde(default)]
     pub seal: SealConfig,
+    #[serde(default)]
+    pub pki: PkiConfig,
+}
+
+/// Certificates and time-stamping (see `docs/certificates.md`, `docs/timestamping.md`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PkiConfig {
+    /// The base URL relying parties reach this server at, put in CRL distribution points
+    /// (`SIGNET_PUBLIC_URL`). Default: `https://<listen address>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Longest validity of a leaf certificate, in days (CA/Browser Forum code signing: 460).
+    pub max_validity_days: u32,
+    /// The TSA policy OID in every time-stamp token.
+    pub tsa_policy: String,
+    /// The accuracy the TSA claims, in seconds.
+    pub tsa_accuracy_seconds: u32,
+    /// Whether `POST /tsa` answers without an API token (RFC 3161 clients such as
+    /// `osslsigncode -ts` send none).
+    pub tsa_public: bool,
+}
+
+/// Signet's default TSA policy: a UUID-derived OID (ITU-T X.667, arc 2.25), so no registered
+/// arc is borrowed. Sites with their own policy set `[pki] tsa_policy`.
+pub const DEFAULT_TSA_POLICY: &str = "2.25.299776727829193195970473774872180778641";
+
+impl Default for PkiConfig {
+    fn default() -> Self {
+        PkiConfig {
+            public_url: None,
+            max_validity_days: 460,
+            tsa_policy: DEFAULT_TSA_POLICY.to_owned(),
+            tsa_accuracy_seconds: 1,
+            tsa_public: true,
+        }
+    }
 }
 
 /// How the key-encryption key reaches memory (see `docs/keys.md`, "Sealing").
@@ -147,6 +184,7 @@ impl Config {
                 wrapping_key_label: None,
                 wrapped_kek_file: None,
             },
+            pki: PkiConfig::default(),
         }
     }
 
@@ -180,6 +218,23 @@ impl Config {
                 format!("invalid SIGNET_MAX_BODY_BYTES `{v}`; use a byte count")
             })?;
         }
+        if let Some(v) = get("SIGNET_PUBLIC_URL") {
+            self.pki.public_url = Some(v);
+        }
+        if let Some(url) = &self.pki.public_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            bail!("invalid `[pki] public_url` `{url}`; use an http:// or https:// URL");
+        }
+        if self.pki.max_validity_days == 0 {
+            bail!("`[pki] max_validity_days` must be at least 1");
+        }
+        if !is_oid(&self.pki.tsa_policy) {
+            bail!(
+                "invalid `[pki] tsa_policy` `{}`; use a dotted OID such as `1.3.6.1.4.1.99999.1`",
+                self.pki.tsa_policy
+            );
+        }
         if let Some(v) = get("SIGNET_REQUIRE_FIPS") {
             self.keys.require_fips = match v.to_ascii_lowercase().as_str() {
                 "1" | "true" | "yes" => true,
@@ -206,6 +261,17 @@ impl Config {
         Ok(())
     }
 
+    /// The base URL in CRL distribution points and the TSA URL.
+    pub fn public_url(&self, tls: bool) -> String {
+        self.pki.public_url.clone().unwrap_or_else(|| {
+            format!(
+                "{}://{}",
+                if tls { "https" } else { "http" },
+                self.server.listen
+            )
+        })
+    }
+
     pub fn origin(&self) -> String {
         self.audit
             .origin
@@ -216,6 +282,16 @@ impl Config {
     pub fn to_toml(&self) -> Result<String> {
         Ok(toml::to_string_pretty(self)?)
     }
+}
+
+/// A dotted OID: at least two arcs, the first 0–2, decimal numbers.
+fn is_oid(s: &str) -> bool {
+    let arcs: Vec<&str> = s.split('.').collect();
+    arcs.len() >= 2
+        && arcs
+            .iter()
+            .all(|a| !a.is_empty() && a.len() <= 40 && a.bytes().all(|b| b.is_ascii_digit()))
+        && matches!(arcs[0], "0" | "1" | "2")
 }
 
 #[cfg(test)]

@@ -27,9 +27,19 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::BatchTooLarge => StatusCode::BAD_REQUEST,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::PolicyDenied => StatusCode::FORBIDDEN,
-        ErrorCode::KeyNotFound | ErrorCode::TokenNotFound => StatusCode::NOT_FOUND,
-        ErrorCode::KeyExists | ErrorCode::KeyDisabled | ErrorCode::Conflict => StatusCode::CONFLICT,
-        ErrorCode::BackendUnavailable | ErrorCode::Sealed => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::KeyNotFound
+        | ErrorCode::TokenNotFound
+        | ErrorCode::CertificateNotFound
+        | ErrorCode::CaNotFound => StatusCode::NOT_FOUND,
+        ErrorCode::KeyExists
+        | ErrorCode::KeyDisabled
+        | ErrorCode::Conflict
+        | ErrorCode::WrongKeyUsage
+        | ErrorCode::CertificateRequired => StatusCode::CONFLICT,
+        ErrorCode::CertificateMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::BackendUnavailable | ErrorCode::Sealed | ErrorCode::TsaNotConfigured => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

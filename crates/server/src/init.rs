@@ -162,6 +162,7 @@ pub async fn init(
         BuildOptions {
             dev,
             initial_kek: (!dev).then(|| kek.clone()),
+            tls: true,
         },
     )
     .await?;

@@ -15,4 +15,5 @@ pub mod hardening;
 pub mod init;
 pub mod metrics;
 pub mod offload;
+pub mod pki;
 pub mod serve;

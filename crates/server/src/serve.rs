@@ -112,6 +112,8 @@ pub struct BuildOptions {
     pub dev: bool,
     /// `signetd init` in shamir mode: the new KEK, in memory until it is split.
     pub initial_kek: Option<Zeroizing<[u8; signet_keys::seal::KEK_LEN]>>,
+    /// Served over TLS (not `--insecure-http`): the default public URL is `https://`.
+    pub tls: bool,
 }
 
 fn creation_rules(cfg: &Config) -> Result<KeyCreationRules> {
@@ -256,7 +258,8 @@ pub async fn build_app(data_dir: &Path, cfg: &Config, opts: BuildOptions) -> Res
     );
     let service = Arc::new(SigningService::new(Deps {
         keys: shared.clone(),
-        tokens: shared,
+        tokens: shared.clone(),
+        certs: shared,
         audit: log.clone(),
         backends,
         creation: creation_rules(cfg)?,
@@ -276,6 +279,15 @@ pub async fn build_app(data_dir: &Path, cfg: &Config, opts: BuildOptions) -> Res
         signer,
         vault,
     ));
+    let pki = Arc::new(crate::pki::Pki::new(
+        service.clone(),
+        crate::pki::PkiSettings {
+            public_url: cfg.public_url(opts.tls),
+            max_validity_days: cfg.pki.max_validity_days,
+            tsa_policy: cfg.pki.tsa_policy.clone(),
+            tsa_accuracy_seconds: cfg.pki.tsa_accuracy_seconds,
+        },
+    ));
     if kek.is_sealed() {
         tracing::warn!(
             "sealed: signing is refused until custodians submit their shares with `signet operator unseal`"
@@ -292,6 +304,8 @@ pub async fn build_app(data_dir: &Path, cfg: &Config, opts: BuildOptions) -> Res
         custody,
         log,
         log_vkey: Arc::new(log_vkey),
+        pki,
+        tsa_public: cfg.pki.tsa_public,
         store,
         metrics: Arc::new(Metrics::new()),
         status: Arc::new(Status {
@@ -333,6 +347,7 @@ pub async fn serve(
         BuildOptions {
             dev,
             initial_kek: None,
+            tls: !insecure_http,
         },
     )
     .await?;

@@ -14,7 +14,7 @@ use signet_core::log::MerkleLog;
 use signet_core::principal::{Principal, PrincipalKind, Role};
 use signet_core::secret::SecretString;
 use signet_core::service::{Deps, RequestMeta, SignBatch, SignItem, SigningService};
-use signet_core::{CoreError, ErrorCode};
+use signet_core::{Clock, CoreError, ErrorCode};
 use signet_keys::{Kek, SoftwareBackend, SystemRandom};
 use signet_server::audit_log::{LogSigner, find_log_key};
 use signet_store::SqliteStore;
@@ -68,7 +68,8 @@ async fn fixture() -> Fixture {
     });
     let service = SigningService::new(Deps {
         keys: shared.clone(),
-        tokens: shared,
+        tokens: shared.clone(),
+        certs: shared,
         audit: audit.clone(),
         backends: signet_core::backend::Backends::single(backend),
         creation: Default::default(),
@@ -365,4 +366,136 @@ async fn digest_algorithm_defaults_to_the_keys() {
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::DigestLengthMismatch);
+}
+
+/// CA and TSA keys sign only what Signet composes: a client's digest is refused and audited.
+#[tokio::test]
+async fn keys_for_certificates_or_time_stamps_never_sign_client_digests() {
+    use signet_core::cert::KeyUsage;
+    use signet_core::service::NewKey;
+    let f = fixture().await;
+    let meta = RequestMeta::default();
+    for (name, usage) in [
+        ("ca-root", KeyUsage::CertificateAuthority),
+        ("tsa", KeyUsage::Timestamping),
+    ] {
+        f.service
+            .create_key_with(
+                &admin(),
+                &NewKey {
+                    name,
+                    algorithm: "ecdsa-p256",
+                    backend: None,
+                    adopt: None,
+                    usage,
+                },
+                &meta,
+            )
+            .await
+            .unwrap();
+        let err = f
+            .service
+            .sign(&admin(), batch(name, 1), &meta)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::WrongKeyUsage, "{name}");
+        let records = f
+            .audit
+            .query(&AuditQuery {
+                limit: 100,
+                key: Some(name.into()),
+                action: Some(Action::Sign),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(records.len(), 1, "{name}");
+        assert!(matches!(
+            &records[0].event.outcome,
+            Outcome::Denied { code, .. } if code == "wrong_key_usage"
+        ));
+    }
+}
+
+/// `require_certificate`: a key signs only while its signing version has a certificate valid
+/// at that instant (inclusive bounds) and not revoked.
+#[tokio::test]
+async fn require_certificate_follows_validity_to_the_instant_and_revocation() {
+    use signet_core::cert::{CertKind, CertificateRecord, KeyPolicy, RevocationReason};
+    let f = fixture().await;
+    let meta = RequestMeta::default();
+    let key = f
+        .service
+        .create_key(&admin(), "k", "ecdsa-p256", &meta)
+        .await
+        .unwrap();
+    f.service
+        .set_key_policy(
+            &admin(),
+            "k",
+            KeyPolicy {
+                require_certificate: true,
+                require_timestamp: false,
+            },
+            &meta,
+        )
+        .await
+        .unwrap();
+    let err = f
+        .service
+        .sign(&admin(), batch("k", 1), &meta)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::CertificateRequired);
+
+    let now = f.clock.now();
+    let not_after = now + time::Duration::days(1);
+    // The pipeline reads only the record's validity and revocation; the DER is not parsed here
+    // (X.509 itself is tested in signet-formats and end to end with OpenSSL).
+    let cert = CertificateRecord {
+        id: "c1".into(),
+        key_id: key.id.clone(),
+        key_version: 1,
+        kind: CertKind::CodeSigning,
+        serial: "01".into(),
+        subject: "CN=k".into(),
+        issuer: "CN=ca".into(),
+        ca: None,
+        not_before: now,
+        not_after,
+        der: vec![0x30, 0x00],
+        chain: vec![],
+        created_at: now,
+        revoked_at: None,
+        revocation_reason: None,
+    };
+    f.service.certs().insert_certificate(&cert).await.unwrap();
+    f.service
+        .sign(&admin(), batch("k", 1), &meta)
+        .await
+        .unwrap();
+    f.clock.set(not_after);
+    f.service
+        .sign(&admin(), batch("k", 1), &meta)
+        .await
+        .unwrap();
+    f.clock.set(not_after + time::Duration::seconds(1));
+    let err = f
+        .service
+        .sign(&admin(), batch("k", 1), &meta)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::CertificateRequired);
+    f.clock.set(now);
+    f.service
+        .certs()
+        .revoke_certificate("c1", now, RevocationReason::KeyCompromise)
+        .await
+        .unwrap();
+    let err = f
+        .service
+        .sign(&admin(), batch("k", 1), &meta)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::CertificateRequired);
 }

@@ -36,7 +36,55 @@ pub fn key_info(key: &Key) -> Result<p::KeyInfo, CoreError> {
             .collect(),
         default_digest_algorithm: key.algorithm.default_digest().as_str().to_owned(),
         versions,
+        usage: key.usage.as_str().to_owned(),
+        policy: p::KeyPolicy {
+            require_certificate: key.policy.require_certificate,
+            require_timestamp: key.policy.require_timestamp,
+        },
     })
+}
+
+/// DER certificates as PEM strings.
+pub fn pem_chain(chain: &[Vec<u8>]) -> Vec<String> {
+    chain
+        .iter()
+        .map(|c| signet_formats::x509::certificate_pem(c))
+        .collect()
+}
+
+/// A certificate record as listed, with its status now.
+pub fn certificate(
+    c: &signet_core::cert::CertificateRecord,
+    key: &str,
+    now: time::OffsetDateTime,
+) -> p::CertificateInfo {
+    let status = if c.revoked_at.is_some() {
+        "revoked"
+    } else if now < c.not_before {
+        "not_yet_valid"
+    } else if now > c.not_after {
+        "expired"
+    } else {
+        "valid"
+    };
+    let mut chain = vec![c.der.clone()];
+    chain.extend(c.chain.iter().cloned());
+    p::CertificateInfo {
+        id: c.id.clone(),
+        key: key.to_owned(),
+        key_version: c.key_version,
+        kind: c.kind.as_str().to_owned(),
+        serial: c.serial.clone(),
+        subject: c.subject.clone(),
+        issuer: c.issuer.clone(),
+        ca: c.ca.clone(),
+        not_before: c.not_before,
+        not_after: c.not_after,
+        status: status.to_owned(),
+        revoked_at: c.revoked_at,
+        revocation_reason: c.revocation_reason.map(|r| r.as_str().to_owned()),
+        chain: pem_chain(&chain),
+    }
 }
 
 /// `None` lets the key choose its default digest algorithm.
@@ -75,14 +123,20 @@ pub fn signature(s: &Signature) -> p::SignResponse {
         public_key_fingerprint: s.public_key_fingerprint.clone(),
         signed_at: s.signed_at,
         audit_index: s.log.index,
-        log: p::LogProof {
-            index: s.log.index,
-            entry: String::from_utf8_lossy(&s.log.entry).into_owned(),
-            leaf_hash: hex::encode(s.log.leaf_hash),
-            tree_size: s.log.checkpoint.size,
-            inclusion_proof: s.log.inclusion_proof.iter().map(hex::encode).collect(),
-            checkpoint: s.log.checkpoint.note.clone(),
-        },
+        log: log_proof(&s.log),
+        certificate_chain: Vec::new(),
+        timestamp: None,
+    }
+}
+
+pub fn log_proof(r: &signet_core::audit::AuditReceipt) -> p::LogProof {
+    p::LogProof {
+        index: r.index,
+        entry: String::from_utf8_lossy(&r.entry).into_owned(),
+        leaf_hash: hex::encode(r.leaf_hash),
+        tree_size: r.checkpoint.size,
+        inclusion_proof: r.inclusion_proof.iter().map(hex::encode).collect(),
+        checkpoint: r.checkpoint.note.clone(),
     }
 }
 

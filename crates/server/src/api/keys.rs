@@ -25,6 +25,7 @@ pub async fn create(
         algorithm: &req.algorithm,
         backend: req.backend.as_deref(),
         adopt: req.adopt.as_deref(),
+        usage: signet_core::cert::KeyUsage::Signing,
     };
     let key = app
         .service

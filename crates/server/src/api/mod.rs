@@ -7,6 +7,7 @@ pub mod keys;
 pub mod log;
 pub mod openapi;
 pub mod operator;
+pub mod pki;
 pub mod sign;
 pub mod system;
 pub mod tokens;

@@ -3,7 +3,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{audit, keys, log, operator, sign, system, tokens};
+use super::{audit, keys, log, operator, pki, sign, system, tokens};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,9 @@ use super::{audit, keys, log, operator, sign, system, tokens};
         audit::list, system::status,
         log::checkpoint, log::key, log::entries, log::inclusion, log::consistency,
         operator::seal_status, operator::unseal, operator::seal, operator::rotate_kek,
+        pki::create_ca, pki::list_cas, pki::show_ca, pki::crl, pki::issue, pki::key_certificates,
+        pki::certificates, pki::certificate, pki::revoke, pki::csr, pki::import, pki::set_policy,
+        pki::create_tsa, pki::show_tsa, pki::timestamp, pki::sign_cms,
     ),
     modifiers(&BearerAuth),
 )]

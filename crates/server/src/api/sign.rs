@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use signet_core::service::SignBatch;
+use signet_formats::bundle::Bundle;
 use signet_proto::{BatchSignRequest, BatchSignResponse, Problem, SignRequest, SignResponse};
 
 use super::auth::Caller;
@@ -84,5 +85,19 @@ async fn run(app: &App, caller: &Caller, batch: SignBatch) -> Result<Vec<SignRes
             })
             .inc_by(sigs.len() as u64);
     }
-    Ok(sigs.iter().map(convert::signature).collect())
+    let (chain, tokens) = app
+        .pki
+        .attach(&caller.principal, &sigs, &caller.meta)
+        .await?;
+    let chain = convert::pem_chain(&chain);
+    Ok(sigs
+        .iter()
+        .zip(tokens)
+        .map(|(s, token)| {
+            let mut r = convert::signature(s);
+            r.certificate_chain = chain.clone();
+            r.timestamp = token.map(|t| Bundle::encode_signature(&t));
+            r
+        })
+        .collect())
 }
