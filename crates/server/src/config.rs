@@ -41,9 +41,10 @@ pub struct PkiConfig {
     pub tsa_public: bool,
 }
 
-/// Signet's default TSA policy: a UUID-derived OID (ITU-T X.667, arc 2.25), so no registered
-/// arc is borrowed. Sites with their own policy set `[pki] tsa_policy`.
-pub const DEFAULT_TSA_POLICY: &str = "2.25.299776727829193195970473774872180778641";
+/// The default TSA policy OID: a placeholder under IANA's reserved enterprise number 0, so no
+/// organisation's arc is borrowed. Sites publish their own policy and set `[pki] tsa_policy`
+/// (an OID under their enterprise arc). Arcs must fit 32 bits (UUID-based 2.25 OIDs do not).
+pub const DEFAULT_TSA_POLICY: &str = "1.3.6.1.4.1.0.3161.1";
 
 impl Default for PkiConfig {
     fn default() -> Self {
@@ -284,13 +285,13 @@ impl Config {
     }
 }
 
-/// A dotted OID: at least two arcs, the first 0–2, decimal numbers.
+/// A dotted OID: at least two arcs, the first 0–2, decimal numbers that fit 32 bits.
 fn is_oid(s: &str) -> bool {
     let arcs: Vec<&str> = s.split('.').collect();
     arcs.len() >= 2
-        && arcs
-            .iter()
-            .all(|a| !a.is_empty() && a.len() <= 40 && a.bytes().all(|b| b.is_ascii_digit()))
+        && arcs.iter().all(|a| {
+            a.len() <= 10 && a.parse::<u32>().is_ok() && a.bytes().all(|b| b.is_ascii_digit())
+        })
         && matches!(arcs[0], "0" | "1" | "2")
 }
 
