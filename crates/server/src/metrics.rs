@@ -9,8 +9,10 @@ use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicI64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -31,8 +33,19 @@ pub struct SignLabels {
     pub algorithm: String,
 }
 
+/// A certificate Signet manages, for its time-to-expiry gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CertLabels {
+    pub key: String,
+    pub kind: String,
+    pub serial: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    /// Seconds until each unrevoked certificate expires (negative once expired); refreshed on
+    /// every scrape.
+    pub certificate_expiry: Family<CertLabels, Gauge<i64, AtomicI64>>,
     pub requests: Family<HttpLabels, Counter>,
     pub latency: Family<RouteLabels, Histogram>,
     pub signatures: Family<SignLabels, Counter>,
@@ -46,6 +59,12 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.0001, 2.0, 16))
         });
         let signatures = Family::<SignLabels, Counter>::default();
+        let certificate_expiry = Family::<CertLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "certificate_expiry_seconds",
+            "Seconds until a certificate of a Signet key expires (negative: expired); revoked certificates are not listed",
+            certificate_expiry.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -63,6 +82,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            certificate_expiry,
             requests,
             latency,
             signatures,

@@ -1102,6 +1102,35 @@ impl Pki {
         Ok((chain, tokens))
     }
 
+    /// `(key, kind, serial, seconds to expiry)` of every unrevoked certificate, for `/metrics`.
+    pub async fn expiries(&self) -> Result<Vec<(String, String, String, i64)>, CoreError> {
+        let now = self.service.clock().now();
+        let keys = self.service.internal_keys().await?;
+        let names: HashMap<&str, &str> = keys
+            .iter()
+            .map(|k| (k.id.as_str(), k.name.as_str()))
+            .collect();
+        Ok(self
+            .store()
+            .list_certificates(None)
+            .await?
+            .into_iter()
+            .filter(|c| c.revoked_at.is_none())
+            .map(|c| {
+                (
+                    names
+                        .get(c.key_id.as_str())
+                        .copied()
+                        .unwrap_or("")
+                        .to_owned(),
+                    c.kind.as_str().to_owned(),
+                    c.serial,
+                    (c.not_after - now).whole_seconds(),
+                )
+            })
+            .collect())
+    }
+
     // ---- CMS -------------------------------------------------------------------------------------
 
     /// A detached CMS SignedData over the client's artifact digest, with the signer's

@@ -47,6 +47,7 @@ pub async fn readyz(State(app): State<App>) -> Result<&'static str, ApiError> {
 
 /// Prometheus text exposition.
 pub async fn metrics(State(app): State<App>) -> impl IntoResponse {
+    refresh_certificate_expiry(&app).await;
     match app.metrics.encode() {
         Ok(body) => (
             StatusCode::OK,
@@ -77,4 +78,18 @@ pub async fn status(State(app): State<App>) -> ApiJson<Status> {
 /// This document.
 pub async fn openapi() -> impl IntoResponse {
     ApiJson(ApiDoc::openapi())
+}
+
+/// Sets the time-to-expiry gauge from the certificate store (a read; errors leave it stale).
+async fn refresh_certificate_expiry(app: &App) {
+    let Ok(certs) = app.pki.expiries().await else {
+        return;
+    };
+    let gauge = &app.metrics.certificate_expiry;
+    gauge.clear();
+    for (key, kind, serial, seconds) in certs {
+        gauge
+            .get_or_create(&crate::metrics::CertLabels { key, kind, serial })
+            .set(seconds);
+    }
 }
