@@ -236,6 +236,8 @@ fn bundle_of(
             inclusion_proof: sig.log.inclusion_proof.clone(),
             checkpoint: sig.log.checkpoint.clone(),
         }),
+        certificate_chain: sig.certificate_chain.clone(),
+        timestamp: None,
     })
 }
 

@@ -206,6 +206,8 @@ fn pq_bundle_verifies_offline() -> R {
         },
         audit_index: None,
         log: None,
+        certificate_chain: Vec::new(),
+        timestamp: None,
     };
     let read = Bundle::from_json(bundle.to_json()?.as_bytes())?;
     assert_eq!(read.algorithm, alg);
