@@ -6,16 +6,32 @@
 
 use std::time::Duration;
 
-use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use reqwest::{Method, StatusCode, Url};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use signet_proto::{
-    AuditList, BatchSignRequest, BatchSignResponse, ConsistencyProof, CreateKeyRequest,
-    CreateTokenRequest, CreatedToken, InclusionProof, KeyInfo, KeyList, LogEntries, LogKey,
-    Problem, SignRequest, SignResponse, Status, TokenList,
+    AuditList, BatchSignRequest, BatchSignResponse, CaInfo, CaList, CertificateInfo,
+    CertificateList, CmsSignRequest, CmsSignResponse, ConsistencyProof, CreateCaRequest,
+    CreateKeyRequest, CreateTokenRequest, CreateTsaRequest, CreatedToken, CsrRequest, CsrResponse,
+    ImportCertificateRequest, InclusionProof, IssueCertificateRequest, KeyInfo, KeyList, KeyPolicy,
+    LogEntries, LogKey, Problem, RevokeCertificateRequest, SignRequest, SignResponse, Status,
+    TokenList, TsaInfo,
 };
 use zeroize::Zeroizing;
+
+/// `Content-Type` of an RFC 3161 time-stamp query (RFC 3161 §3.4).
+pub const TIMESTAMP_QUERY_CONTENT_TYPE: &str = "application/timestamp-query";
+/// `Content-Type` of an RFC 3161 time-stamp response (RFC 3161 §3.4).
+pub const TIMESTAMP_REPLY_CONTENT_TYPE: &str = "application/timestamp-reply";
+/// `Content-Type` of a DER CRL (RFC 2585 §4.2).
+pub const CRL_CONTENT_TYPE: &str = "application/pkix-crl";
+
+/// How long [`post_timestamp_query`] waits for an external TSA.
+pub const EXTERNAL_TSA_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest time-stamp response [`post_timestamp_query`] reads (a token with a few
+/// certificates is a few KiB).
+pub const EXTERNAL_TSA_MAX_RESPONSE: usize = 1024 * 1024;
 
 /// Errors talking to a Signet server.
 #[derive(Debug, thiserror::Error)]
@@ -225,7 +241,7 @@ impl Client {
         body: Option<&B>,
         query: &[(&str, String)],
     ) -> Result<(StatusCode, Vec<u8>), ClientError> {
-        let mut url = format!("{}{}", self.base.as_str().trim_end_matches('/'), path);
+        let mut url = self.url(path);
         if !query.is_empty() {
             let mut encoded = url::form_urlencoded::Serializer::new(String::new());
             for (k, v) in query {
@@ -240,6 +256,41 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
+        self.finish(req, url).await
+    }
+
+    /// Sends a request with a raw (non-JSON) body or none, accepting `accept`; returns the body
+    /// of a successful response as is.
+    async fn send_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+        accept: &'static str,
+    ) -> Result<Vec<u8>, ClientError> {
+        let url = self.url(path);
+        let mut req = self
+            .http
+            .request(method, &url)
+            .header(ACCEPT, format!("{accept}, application/problem+json"));
+        if let Some(a) = &self.auth {
+            req = req.header(AUTHORIZATION, a.clone());
+        }
+        if let Some((content_type, bytes)) = body {
+            req = req.header(CONTENT_TYPE, content_type).body(bytes);
+        }
+        Ok(self.finish(req, url).await?.1)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base.as_str().trim_end_matches('/'), path)
+    }
+
+    async fn finish(
+        &self,
+        req: reqwest::RequestBuilder,
+        url: String,
+    ) -> Result<(StatusCode, Vec<u8>), ClientError> {
         let resp = req.send().await.map_err(|e| ClientError::Transport {
             url: url.clone(),
             cause: error_chain(&e),
@@ -271,6 +322,14 @@ impl Client {
         body: &B,
     ) -> Result<T, ClientError> {
         self.call(Method::POST, path, Some(body), None).await
+    }
+
+    async fn put<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.call(Method::PUT, path, Some(body), None).await
     }
 
     pub async fn status(&self) -> Result<Status, ClientError> {
@@ -415,6 +474,232 @@ impl Client {
             q.push(("to", t.to_string()));
         }
         self.get_query("/api/v1/log/proof/consistency", &q).await
+    }
+}
+
+// ---- certificates, CAs, time-stamping ------------------------------------------------------
+
+impl Client {
+    /// Creates an internal CA: a root key and certificate and an issuing key and certificate.
+    pub async fn create_ca(&self, req: &CreateCaRequest) -> Result<CaInfo, ClientError> {
+        self.post("/api/v1/cas", req).await
+    }
+
+    pub async fn list_cas(&self) -> Result<CaList, ClientError> {
+        self.get("/api/v1/cas").await
+    }
+
+    pub async fn get_ca(&self, name: &str) -> Result<CaInfo, ClientError> {
+        self.get(&format!("/api/v1/cas/{}", segment(name))).await
+    }
+
+    /// The CA's current CRL, DER (RFC 5280 §5), exactly as served. Check it before trusting it:
+    /// nothing here verifies its signature.
+    pub async fn ca_crl(&self, name: &str) -> Result<Vec<u8>, ClientError> {
+        self.send_raw(
+            Method::GET,
+            &format!("/api/v1/cas/{}/crl", segment(name)),
+            None,
+            CRL_CONTENT_TYPE,
+        )
+        .await
+    }
+
+    /// Has an internal CA certify the key's current version.
+    pub async fn issue_certificate(
+        &self,
+        key: &str,
+        req: &IssueCertificateRequest,
+    ) -> Result<CertificateInfo, ClientError> {
+        self.post(&format!("/api/v1/keys/{}/certificates", segment(key)), req)
+            .await
+    }
+
+    /// Certificates of one key, every version.
+    pub async fn key_certificates(&self, key: &str) -> Result<CertificateList, ClientError> {
+        self.get(&format!("/api/v1/keys/{}/certificates", segment(key)))
+            .await
+    }
+
+    /// Attaches a chain issued by an external CA to the key version it certifies.
+    pub async fn import_certificate(
+        &self,
+        key: &str,
+        req: &ImportCertificateRequest,
+    ) -> Result<CertificateInfo, ClientError> {
+        self.post(
+            &format!("/api/v1/keys/{}/certificates/import", segment(key)),
+            req,
+        )
+        .await
+    }
+
+    /// A PKCS#10 request for the key's current version, signed by the key.
+    pub async fn create_csr(
+        &self,
+        key: &str,
+        req: &CsrRequest,
+    ) -> Result<CsrResponse, ClientError> {
+        self.post(&format!("/api/v1/keys/{}/csr", segment(key)), req)
+            .await
+    }
+
+    /// Replaces the key's policy; returns the key.
+    pub async fn set_key_policy(
+        &self,
+        key: &str,
+        policy: &KeyPolicy,
+    ) -> Result<KeyInfo, ClientError> {
+        self.put(&format!("/api/v1/keys/{}/policy", segment(key)), policy)
+            .await
+    }
+
+    /// Every certificate the server holds.
+    pub async fn list_certificates(&self) -> Result<CertificateList, ClientError> {
+        self.get("/api/v1/certificates").await
+    }
+
+    pub async fn get_certificate(&self, id: &str) -> Result<CertificateInfo, ClientError> {
+        self.get(&format!("/api/v1/certificates/{}", segment(id)))
+            .await
+    }
+
+    pub async fn revoke_certificate(
+        &self,
+        id: &str,
+        req: &RevokeCertificateRequest,
+    ) -> Result<CertificateInfo, ClientError> {
+        self.post(&format!("/api/v1/certificates/{}/revoke", segment(id)), req)
+            .await
+    }
+
+    /// Sets up the built-in time-stamping authority.
+    pub async fn create_tsa(&self, req: &CreateTsaRequest) -> Result<TsaInfo, ClientError> {
+        self.post("/api/v1/tsa", req).await
+    }
+
+    pub async fn tsa(&self) -> Result<TsaInfo, ClientError> {
+        self.get("/api/v1/tsa").await
+    }
+
+    /// The URL of the server's RFC 3161 endpoint (`/tsa`), for messages.
+    pub fn timestamp_url(&self) -> String {
+        self.url("/tsa")
+    }
+
+    /// Sends a DER `TimeStampReq` to the server's built-in TSA (`POST /tsa`) and returns the
+    /// DER `TimeStampResp` as is. Nothing here checks it: parse and verify the token.
+    pub async fn timestamp_query(&self, query_der: &[u8]) -> Result<Vec<u8>, ClientError> {
+        self.send_raw(
+            Method::POST,
+            "/tsa",
+            Some((TIMESTAMP_QUERY_CONTENT_TYPE, query_der.to_vec())),
+            TIMESTAMP_REPLY_CONTENT_TYPE,
+        )
+        .await
+    }
+
+    /// A detached CMS SignedData over a digest (`FILE.p7s`). Verify it before using it.
+    pub async fn sign_cms(&self, req: &CmsSignRequest) -> Result<CmsSignResponse, ClientError> {
+        self.post("/api/v1/sign/cms", req).await
+    }
+}
+
+/// Errors talking to an external time-stamping authority.
+#[derive(Debug, thiserror::Error)]
+pub enum TsaError {
+    #[error("invalid TSA url `{url}`: {cause}; use e.g. http://timestamp.example/tsr")]
+    Url { url: String, cause: String },
+    #[error("cannot reach the TSA: {0}")]
+    Transport(String),
+    #[error("the TSA answered HTTP {status}{}", body_hint(.detail))]
+    Status { status: u16, detail: String },
+    #[error("the TSA's response is larger than {limit} bytes; this is not a time-stamp response")]
+    TooLarge { limit: usize },
+}
+
+fn body_hint(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {detail}")
+    }
+}
+
+/// Sends a DER `TimeStampReq` to an RFC 3161 TSA over HTTP or HTTPS (RFC 3161 §3.4) and returns
+/// the DER `TimeStampResp` as is; nothing here checks it.
+///
+/// Uses its own HTTP client, never the Signet server's: no bearer token, the system's roots,
+/// [`EXTERNAL_TSA_TIMEOUT`], no redirects (a redirected POST would turn into a GET) and at most
+/// [`EXTERNAL_TSA_MAX_RESPONSE`] bytes of answer. Plain HTTP is allowed: a time-stamp response
+/// is signed, and its checks, not the transport, make it trustworthy.
+pub async fn post_timestamp_query(url: &str, query_der: &[u8]) -> Result<Vec<u8>, TsaError> {
+    let parsed = Url::parse(url).map_err(|e| TsaError::Url {
+        url: url.to_owned(),
+        cause: e.to_string(),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(TsaError::Url {
+            url: url.to_owned(),
+            cause: format!("scheme `{}` is not http or https", parsed.scheme()),
+        });
+    }
+    let http = reqwest::Client::builder()
+        .timeout(EXTERNAL_TSA_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("signet-client/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| TsaError::Transport(format!("cannot build the HTTP client: {e}")))?;
+    let mut resp = http
+        .post(parsed)
+        .header(CONTENT_TYPE, TIMESTAMP_QUERY_CONTENT_TYPE)
+        .header(ACCEPT, TIMESTAMP_REPLY_CONTENT_TYPE)
+        .body(query_der.to_vec())
+        .send()
+        .await
+        .map_err(|e| TsaError::Transport(error_chain(&e)))?;
+    let status = resp.status();
+    if resp
+        .content_length()
+        .is_some_and(|n| n > EXTERNAL_TSA_MAX_RESPONSE as u64)
+    {
+        return Err(TsaError::TooLarge {
+            limit: EXTERNAL_TSA_MAX_RESPONSE,
+        });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| TsaError::Transport(error_chain(&e)))?
+    {
+        if body.len() + chunk.len() > EXTERNAL_TSA_MAX_RESPONSE {
+            return Err(TsaError::TooLarge {
+                limit: EXTERNAL_TSA_MAX_RESPONSE,
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if !status.is_success() {
+        return Err(TsaError::Status {
+            status: status.as_u16(),
+            detail: printable_prefix(&body),
+        });
+    }
+    Ok(body)
+}
+
+/// The start of a body, when it is text, for an error message.
+fn printable_prefix(body: &[u8]) -> String {
+    match std::str::from_utf8(body) {
+        Ok(text) => text
+            .chars()
+            .filter(|c| !c.is_control() || *c == ' ')
+            .take(200)
+            .collect::<String>()
+            .trim()
+            .to_owned(),
+        Err(_) => String::new(),
     }
 }
 
