@@ -128,6 +128,21 @@ impl Pki {
         &self.settings
     }
 
+    /// Refuses changes while sealed: the sealed audit log could not record them.
+    fn check_unsealed(&self) -> Result<(), CoreError> {
+        // INVARIANT: no state change the sealed log could not record.
+        if self.service.is_sealed() {
+            return Err(CoreError::sealed());
+        }
+        Ok(())
+    }
+
+    /// Refuses an algorithm X.509 and CMS cannot carry before any key is made for it.
+    fn check_x509_algorithm(algorithm: &str) -> Result<(), CoreError> {
+        let alg: signet_core::Algorithm = algorithm.parse()?;
+        pkix::signature_algorithm(alg).map(|_| ()).map_err(bad)
+    }
+
     fn store(&self) -> &dyn CertStore {
         self.service.certs()
     }
@@ -158,6 +173,7 @@ impl Pki {
         new: &NewCa,
         meta: &RequestMeta,
     ) -> Result<CaView, CoreError> {
+        self.check_unsealed()?;
         self.service
             .authorize_recorded(who, Operation::AdministerKeys, Action::CaCreate, None, meta)
             .await?;
@@ -194,6 +210,7 @@ impl Pki {
             .unwrap_or(1825)
             .clamp(1, root_days);
         let algorithm = new.algorithm.as_deref().unwrap_or("ecdsa-p384");
+        Self::check_x509_algorithm(algorithm)?;
         let mut keys = Vec::new();
         for key_name in [&root_name, &issuing_name] {
             let key = self
@@ -327,6 +344,7 @@ impl Pki {
         validity_days: Option<u32>,
         meta: &RequestMeta,
     ) -> Result<CertificateRecord, CoreError> {
+        self.check_unsealed()?;
         self.service
             .authorize_recorded(
                 who,
@@ -492,6 +510,7 @@ impl Pki {
         subject: &str,
         meta: &RequestMeta,
     ) -> Result<(u32, Vec<u8>), CoreError> {
+        self.check_unsealed()?;
         self.service
             .authorize_recorded(
                 who,
@@ -534,6 +553,7 @@ impl Pki {
         chain_pem: &str,
         meta: &RequestMeta,
     ) -> Result<CertificateRecord, CoreError> {
+        self.check_unsealed()?;
         self.service
             .authorize_recorded(
                 who,
@@ -684,6 +704,7 @@ impl Pki {
         reason: Option<&str>,
         meta: &RequestMeta,
     ) -> Result<(CertificateRecord, String), CoreError> {
+        self.check_unsealed()?;
         self.service
             .authorize_recorded(
                 who,
@@ -821,6 +842,7 @@ impl Pki {
         new: &NewTsa<'_>,
         meta: &RequestMeta,
     ) -> Result<Tsa, CoreError> {
+        self.check_unsealed()?;
         let NewTsa {
             ca,
             key: key_name,
@@ -847,6 +869,7 @@ impl Pki {
             ));
         }
         self.find_ca(ca).await?;
+        Self::check_x509_algorithm(algorithm.unwrap_or("ecdsa-p256"))?;
         let key = self
             .service
             .create_key_with(
