@@ -1,5 +1,12 @@
 //! Where the CLI finds its server: flags, then `SIGNET_URL`/`SIGNET_TOKEN`/`SIGNET_CA`, then the
 //! file `signet login` writes (`$XDG_CONFIG_HOME/signet/config.toml`, mode 0600).
+//!
+//! The file may also list external time-stamping authorities for `signet sign --timestamp`,
+//! asked in order when no `--tsa` is given:
+//!
+//! ```toml
+//! tsa_urls = ["http://timestamp.example/tsr", "https://tsa2.example/"]
+//! ```
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +21,9 @@ pub struct FileConfig {
     pub url: Option<String>,
     pub ca: Option<PathBuf>,
     pub token: Option<String>,
+    /// RFC 3161 TSAs for `signet sign --timestamp`, in order (default: the server's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tsa_urls: Option<Vec<String>>,
 }
 
 impl Drop for FileConfig {

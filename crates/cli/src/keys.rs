@@ -2,7 +2,7 @@
 
 use anyhow::{Result, bail};
 use clap::Subcommand;
-use signet_proto::KeyInfo;
+use signet_proto::{KeyInfo, KeyPolicy};
 
 use crate::config::{self, Overrides};
 use crate::print_json;
@@ -41,6 +41,19 @@ pub enum KeyCommand {
     Disable { name: String },
     /// Allow signatures with a disabled key again.
     Enable { name: String },
+    /// Show or change a key's policy: what the server requires before it signs with the key.
+    ///
+    /// Without flags, prints the policy; with flags, changes only the fields given. With
+    /// --json, prints {key, policy: {require_certificate, require_timestamp}}.
+    Policy {
+        name: String,
+        /// Refuse to sign unless the signing version has a valid, unrevoked certificate.
+        #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+        require_certificate: Option<bool>,
+        /// Attach a time-stamp from the server's TSA to every signature.
+        #[arg(long, value_name = "BOOL", value_parser = clap::builder::BoolishValueParser::new())]
+        require_timestamp: Option<bool>,
+    },
 }
 
 pub async fn run(o: &Overrides, json: bool, cmd: KeyCommand) -> Result<()> {
@@ -103,12 +116,47 @@ pub async fn run(o: &Overrides, json: bool, cmd: KeyCommand) -> Result<()> {
         KeyCommand::Rotate { name } => client.rotate_key(&name).await?,
         KeyCommand::Disable { name } => client.set_key_enabled(&name, false).await?,
         KeyCommand::Enable { name } => client.set_key_enabled(&name, true).await?,
+        KeyCommand::Policy {
+            name,
+            require_certificate,
+            require_timestamp,
+        } => {
+            let mut key = client.get_key(&name).await?;
+            if require_certificate.is_some() || require_timestamp.is_some() {
+                let mut policy = key.policy;
+                if let Some(v) = require_certificate {
+                    policy.require_certificate = v;
+                }
+                if let Some(v) = require_timestamp {
+                    policy.require_timestamp = v;
+                }
+                key = client.set_key_policy(&name, &policy).await?;
+            }
+            if json {
+                return print_json(&serde_json::json!({
+                    "key": key.name,
+                    "policy": key.policy,
+                }));
+            }
+            println!("key:                 {}", key.name);
+            print_policy(&key.policy);
+            return Ok(());
+        }
     };
     if json {
         return print_json(&key);
     }
     show(&key);
     Ok(())
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn print_policy(p: &KeyPolicy) {
+    println!("require certificate: {}", yes_no(p.require_certificate));
+    println!("require time-stamp:  {}", yes_no(p.require_timestamp));
 }
 
 fn current(k: &KeyInfo) -> Option<&signet_proto::KeyVersionInfo> {
@@ -122,6 +170,12 @@ fn show(k: &KeyInfo) {
     println!("backend:    {}", k.backend);
     println!("created:    {}", k.created_at);
     println!("digests:    {}", k.digest_algorithms.join(", "));
+    println!("usage:      {}", k.usage);
+    println!(
+        "policy:     require certificate: {}; require time-stamp: {}",
+        yes_no(k.policy.require_certificate),
+        yes_no(k.policy.require_timestamp)
+    );
     println!("versions:   (current: {})", k.current_version);
     for v in &k.versions {
         let mark = if v.version == k.current_version {

@@ -6,10 +6,14 @@
 
 mod audit;
 mod bench;
+mod ca;
+mod cert;
 mod config;
 mod keys;
 mod operator;
 mod sign;
+mod timestamp;
+mod tsa;
 mod verify;
 
 use std::path::PathBuf;
@@ -48,8 +52,22 @@ enum Command {
     #[command(subcommand)]
     Key(keys::KeyCommand),
     /// Sign files (hashed locally) or a digest.
+    ///
+    /// With --json, `--format raw` prints the array of bundles written (as in FILE.signet.json,
+    /// with `certificate_chain` and `timestamp` when present); `--digest` prints the server's
+    /// SignResponse, with `timestamp` filled in by --timestamp. `--format cms` prints an array of
+    /// objects {file, output, key, key_version, digest, audit_index, signer, signing_time,
+    /// timestamp?}, where `timestamp` is {time, tsa, serial, policy, root?, source?}.
     Sign(sign::SignArgs),
-    /// Verify a file's signature, offline with --public-key or fetching the key with --key.
+    /// Verify a file's signature: a bundle or raw signature, offline with --public-key or fetching
+    /// the key with --key; or a detached CMS signature with --cms.
+    ///
+    /// A bundle's time-stamp, when it has one, is verified over the signature and its time printed;
+    /// a time-stamp that does not verify fails the verification. With --json, prints {verified,
+    /// file, key, key_version, algorithm, digest, public_key_fingerprint, signed_at, log?,
+    /// timestamp?}, where `timestamp` is {time, tsa, serial, policy, root?}. With --cms: {verified,
+    /// file, signature, digest, signer: {subject, issuer, serial, not_before, not_after},
+    /// signing_time, root?, timestamp?}.
     Verify(verify::VerifyArgs),
     /// Manage API tokens for service accounts.
     #[command(subcommand)]
@@ -62,6 +80,15 @@ enum Command {
     /// Custody of the server's key-encryption key: status, unseal, seal, rotate.
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
+    /// Internal certificate authorities: create, list, show, CRLs.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
+    /// Certificates of signing keys: issue, CSR, import, list, show, revoke.
+    #[command(subcommand)]
+    Cert(cert::CertCommand),
+    /// The server's built-in RFC 3161 time-stamping authority.
+    #[command(subcommand)]
+    Tsa(tsa::TsaCommand),
 }
 
 #[derive(Args)]
@@ -105,9 +132,30 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            if e.downcast_ref::<Usage>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
+}
+
+/// A usage error found after parsing (arguments that parse but do not go together): exit
+/// status 2, as clap's own.
+#[derive(Debug)]
+pub struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+pub fn usage(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Usage(message.into()))
 }
 
 /// Prints a value as pretty JSON.
@@ -148,6 +196,9 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Audit(cmd) => audit::run(&overrides, cli.json, cmd).await,
         Command::Bench(args) => bench::run(&overrides, cli.json, args).await,
         Command::Operator(cmd) => operator::run(&overrides, cli.json, cmd).await,
+        Command::Ca(cmd) => ca::run(&overrides, cli.json, cmd).await,
+        Command::Cert(cmd) => cert::run(&overrides, cli.json, cmd).await,
+        Command::Tsa(cmd) => tsa::run(&overrides, cli.json, cmd).await,
     }
 }
 

@@ -1,23 +1,45 @@
 //! `signet sign`: hash locally, send digests only, check each signature, write outputs.
+//!
+//! Nothing the server returns is written before it is checked here: the signature against the
+//! key's public key, the certificate chain against the key, a time-stamp token against the
+//! signature (and the `--tsa-ca` roots), a CMS signature against the file's digest.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use anyhow::{Context, Result, anyhow, bail};
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use signet_client::Client;
+use serde::Serialize;
+use signet_client::{Client, TsaClient};
 use signet_core::{Algorithm, Digest, DigestAlgorithm};
-use signet_formats::bundle::{ArtifactField, Bundle, DigestField, FORMAT_V1, LogField};
-use signet_proto::{BatchItem, BatchSignRequest, BuildInfo, KeyInfo, SignRequest, SignResponse};
+use signet_formats::bundle::{
+    ArtifactField, Bundle, DigestField, FORMAT_V1, LogField, timestamp_imprint,
+};
+use signet_proto::{
+    BatchItem, BatchSignRequest, BuildInfo, CmsSignRequest, KeyInfo, SignRequest, SignResponse,
+};
+use time::OffsetDateTime;
 
 use crate::config::{self, Overrides};
-use crate::print_json;
+use crate::timestamp::{self, Anchors, Stamped, TimestampJson, Timestamper, Tsa};
+use crate::{print_json, usage};
 
 /// Files at least this large get a progress bar (on a terminal).
 const PROGRESS_MIN_BYTES: u64 = 16 * 1024 * 1024;
 /// Digests per batch request (the server's limit).
 const BATCH: usize = 1000;
+
+/// What `signet sign` writes for each file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    /// FILE.sig (the raw signature) and FILE.signet.json (the bundle).
+    #[default]
+    Raw,
+    /// FILE.p7s: a detached CMS SignedData (RFC 5652) with the signer's certificate chain; the
+    /// key needs a certificate.
+    Cms,
+}
 
 #[derive(Args)]
 pub struct SignArgs {
@@ -54,6 +76,21 @@ pub struct SignArgs {
     /// Write outputs here instead of next to each file.
     #[arg(long)]
     output_dir: Option<PathBuf>,
+    /// `raw` (FILE.sig and FILE.signet.json) or `cms` (FILE.p7s, which needs a certificate).
+    #[arg(long, value_enum, default_value_t = Format::Raw)]
+    format: Format,
+    /// Time-stamp each signature (RFC 3161): the token goes into the bundle (raw) or into the
+    /// CMS signature (cms, from the server's TSA).
+    #[arg(long)]
+    timestamp: bool,
+    /// A TSA to ask, in order, failing over to the next (repeatable; default: `tsa_urls` from
+    /// the config, else the server's own TSA). Raw format only.
+    #[arg(long, value_name = "URL", requires = "timestamp")]
+    tsa: Vec<String>,
+    /// Only accept time-stamps whose TSA certificate chains to a root in this PEM file (also
+    /// checks a time-stamp the key's policy makes the server add).
+    #[arg(long, value_name = "FILE")]
+    tsa_ca: Option<PathBuf>,
 }
 
 pub async fn run(o: &Overrides, json: bool, args: SignArgs) -> Result<()> {
@@ -78,6 +115,40 @@ pub async fn run(o: &Overrides, json: bool, args: SignArgs) -> Result<()> {
             pipeline_id: args.pipeline_id.clone(),
         });
 
+    let anchors = args
+        .tsa_ca
+        .as_deref()
+        .map(|p| Anchors::load(p, "--tsa-ca"))
+        .transpose()?;
+    if args.format == Format::Cms {
+        if args.digest.is_some() {
+            return Err(usage(
+                "--format cms signs files; pass FILE arguments instead of --digest",
+            ));
+        }
+        if !args.tsa.is_empty() {
+            return Err(usage(
+                "--tsa does not apply to --format cms: the server's own TSA time-stamps CMS signatures; drop --tsa",
+            ));
+        }
+        return sign_cms(&client, &key, digest_alg, build, &args, anchors, json).await;
+    }
+    let mut stamper = if args.timestamp {
+        let file = config::load_file()?;
+        let tsas = timestamp::tsas(&args.tsa, file.tsa_urls.as_deref());
+        let external = TsaClient::new()?;
+        Some(Timestamper::new(
+            tsas,
+            anchors.clone(),
+            timestamp::Http {
+                server: &client,
+                external,
+            },
+        ))
+    } else {
+        None
+    };
+
     if let Some(hex_digest) = &args.digest {
         let digest = Digest::from_hex(digest_alg, hex_digest)?;
         let resp = client
@@ -91,7 +162,12 @@ pub async fn run(o: &Overrides, json: bool, args: SignArgs) -> Result<()> {
                 build,
             })
             .await?;
+        let mut resp = resp;
         check(&client, &key, algorithm, &digest, &resp).await?;
+        let stamped = time_stamp(&resp, stamper.as_mut(), anchors.as_ref()).await?;
+        if let Some(s) = &stamped {
+            resp.timestamp = Some(Bundle::encode_signature(&s.token));
+        }
         if json {
             return print_json(&resp);
         }
@@ -100,20 +176,13 @@ pub async fn run(o: &Overrides, json: bool, args: SignArgs) -> Result<()> {
             "signed {digest_alg}:{} with key {} v{} (audit #{})",
             resp.digest, resp.key, resp.key_version, resp.audit_index
         );
+        if let Some(s) = &stamped {
+            eprintln!("{}", stamp_line(s));
+        }
         return Ok(());
     }
 
-    if args.output_dir.is_some() {
-        let mut seen = std::collections::HashSet::new();
-        for path in &args.files {
-            if !seen.insert(file_name(path)) {
-                bail!(
-                    "two inputs are named `{}`; their outputs would collide in --output-dir, so sign them separately",
-                    file_name(path)
-                );
-            }
-        }
-    }
+    check_output_names(&args.files, args.output_dir.as_deref())?;
     // Hash every file locally, streaming; only digests go to the server.
     let mut items = Vec::with_capacity(args.files.len());
     for path in &args.files {
@@ -147,7 +216,11 @@ pub async fn run(o: &Overrides, json: bool, args: SignArgs) -> Result<()> {
         }
         for ((path, digest), sig) in chunk.iter().zip(resp.signatures) {
             check(&client, &key, algorithm, digest, &sig).await?;
-            let bundle = bundle_of(&sig, algorithm, digest, path, &args.artifact_kind)?;
+            let stamped = time_stamp(&sig, stamper.as_mut(), anchors.as_ref())
+                .await
+                .with_context(|| format!("signed `{}` but", path.display()))?;
+            let mut bundle = bundle_of(&sig, algorithm, digest, path, &args.artifact_kind)?;
+            bundle.timestamp = stamped.as_ref().map(|s| Bundle::encode_signature(&s.token));
             let (sig_path, bundle_path) = output_paths(path, args.output_dir.as_deref())?;
             write_atomic(&sig_path, &bundle.signature_bytes()?)?;
             write_atomic(&bundle_path, format!("{}\n", bundle.to_json()?).as_bytes())?;
@@ -160,6 +233,9 @@ pub async fn run(o: &Overrides, json: bool, args: SignArgs) -> Result<()> {
                     sig.key_version,
                     sig.audit_index
                 );
+                if let Some(s) = &stamped {
+                    println!("  {}", stamp_line(s));
+                }
             }
             bundles.push(bundle);
         }
@@ -201,7 +277,178 @@ async fn check(
     if signet_core::key::fingerprint(&spki) != resp.public_key_fingerprint {
         bail!("the server's key fingerprint does not match the key's public key; not writing it");
     }
+    if !resp.certificate_chain.is_empty() {
+        crate::cert::check_key_chain(&spki, &resp.certificate_chain).with_context(|| {
+            format!(
+                "the certificate chain the server sent for key `{}` v{} does not certify it; not writing it",
+                resp.key, resp.key_version
+            )
+        })?;
+    }
     Ok(())
+}
+
+/// The time-stamp for a checked signature: the server's (the key's policy requires one),
+/// verified here, else one from the TSAs when `--timestamp` asks for it.
+async fn time_stamp<T: timestamp::Transport>(
+    resp: &SignResponse,
+    stamper: Option<&mut Timestamper<T>>,
+    anchors: Option<&Anchors>,
+) -> Result<Option<Stamped>> {
+    let sig = signet_formats::bundle::decode_signature(&resp.signature)?;
+    let imprint = timestamp_imprint(&sig)?;
+    if let Some(b64) = &resp.timestamp {
+        let token = signet_formats::bundle::decode_signature(b64)
+            .map_err(|_| anyhow!("the server's time-stamp is not base64; not writing it"))?;
+        let stamped = timestamp::check_token(token, &imprint, None, anchors, Tsa::Server)
+            .context("the time-stamp the server attached does not verify; not writing it")?;
+        return Ok(Some(stamped));
+    }
+    match stamper {
+        Some(s) => Ok(Some(s.stamp(&imprint).await?)),
+        None => Ok(None),
+    }
+}
+
+fn stamp_line(s: &Stamped) -> String {
+    let mut line = TimestampJson::of_stamped(s).line();
+    line.push_str(&format!(" (via {})", s.source));
+    line
+}
+
+/// One CMS signature as `--json` prints it.
+#[derive(Serialize)]
+struct CmsSigned {
+    file: String,
+    output: String,
+    key: String,
+    key_version: u32,
+    /// `sha256:<hex>` of the file.
+    digest: String,
+    audit_index: u64,
+    /// The signer certificate's subject (RFC 4514).
+    signer: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    signing_time: Option<OffsetDateTime>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    timestamp: Option<TimestampJson>,
+}
+
+/// `--format cms`: one `POST /api/v1/sign/cms` per file; each `.p7s` is verified against the
+/// file's digest and the key before it is written.
+async fn sign_cms(
+    client: &Client,
+    key: &KeyInfo,
+    digest_alg: DigestAlgorithm,
+    build: Option<BuildInfo>,
+    args: &SignArgs,
+    anchors: Option<Anchors>,
+    json: bool,
+) -> Result<()> {
+    check_output_names(&args.files, args.output_dir.as_deref())?;
+    let mut items = Vec::with_capacity(args.files.len());
+    for path in &args.files {
+        items.push((path.clone(), hash_file(path, digest_alg).await?));
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for (path, digest) in &items {
+        let resp = client
+            .sign_cms(&CmsSignRequest {
+                key: key.name.clone(),
+                digest_algorithm: Some(digest_alg.as_str().to_owned()),
+                digest: digest.to_hex(),
+                artifact_name: Some(file_name(path)),
+                reason: args.reason.clone(),
+                build: build.clone(),
+                timestamp: args.timestamp,
+            })
+            .await?;
+        if resp.key != key.name {
+            bail!(
+                "the server answered for key `{}`, not `{}`; not writing it",
+                resp.key,
+                key.name
+            );
+        }
+        let p7s = signet_formats::bundle::decode_signature(&resp.cms)
+            .map_err(|_| anyhow!("the server's CMS signature is not base64; not writing it"))?;
+        let v = signet_formats::cms::verify_detached(&p7s, digest).with_context(|| {
+            format!(
+                "the CMS signature returned for `{}` does not verify; not writing it",
+                path.display()
+            )
+        })?;
+        let spki = public_key(client, key, resp.key_version).await?;
+        let signer = signet_formats::x509::parse_certificate(&v.signer_certificate)?;
+        if signer.spki_der != spki {
+            bail!(
+                "the CMS signer certificate `{}` is not for key `{}` v{}; not writing it",
+                signer.subject,
+                key.name,
+                resp.key_version
+            );
+        }
+        let timestamp = match &v.timestamp {
+            Some(t) => {
+                let (tsa, root) = timestamp::trust(t, anchors.as_ref()).with_context(|| {
+                    format!(
+                        "the time-stamp in the CMS signature for `{}` is not trusted; not writing it",
+                        path.display()
+                    )
+                })?;
+                Some(TimestampJson::of(t, tsa, root))
+            }
+            None if args.timestamp => bail!(
+                "asked for a time-stamp but the server's CMS signature for `{}` carries none; check that the server has a TSA (`signet tsa show`)",
+                path.display()
+            ),
+            None => None,
+        };
+        let p7s_path = output_path(path, args.output_dir.as_deref(), ".p7s")?;
+        write_atomic(&p7s_path, &p7s)?;
+        let signed = CmsSigned {
+            file: path.display().to_string(),
+            output: p7s_path.display().to_string(),
+            key: resp.key.clone(),
+            key_version: resp.key_version,
+            digest: format!("{digest_alg}:{}", digest.to_hex()),
+            audit_index: resp.audit_index,
+            signer: signer.subject,
+            signing_time: v.signing_time,
+            timestamp,
+        };
+        if !json {
+            println!(
+                "signed {} -> {} (CMS, key {} v{}, audit #{})",
+                signed.file, signed.output, signed.key, signed.key_version, signed.audit_index
+            );
+            if let Some(t) = &signed.timestamp {
+                println!("  {}", t.line());
+            }
+        }
+        out.push(signed);
+    }
+    if json {
+        print_json(&out)?;
+    }
+    Ok(())
+}
+
+/// The DER SubjectPublicKeyInfo of `key` version `version` (fetched again if it is newer than
+/// `key`).
+async fn public_key(client: &Client, key: &KeyInfo, version: u32) -> Result<Vec<u8>> {
+    let pem = match key.versions.iter().find(|v| v.version == version) {
+        Some(v) => v.public_key_pem.clone(),
+        None => client
+            .get_key(&key.name)
+            .await?
+            .versions
+            .into_iter()
+            .find(|v| v.version == version)
+            .map(|v| v.public_key_pem)
+            .ok_or_else(|| anyhow!("key `{}` has no version {version}", key.name))?,
+    };
+    Ok(signet_formats::pem::pem_to_spki(&pem)?)
 }
 
 fn bundle_of(
@@ -248,26 +495,46 @@ fn file_name(path: &Path) -> String {
     )
 }
 
+/// With --output-dir, two inputs of the same name would overwrite each other's outputs.
+fn check_output_names(files: &[PathBuf], output_dir: Option<&Path>) -> Result<()> {
+    if output_dir.is_some() {
+        let mut seen = std::collections::HashSet::new();
+        for path in files {
+            if !seen.insert(file_name(path)) {
+                bail!(
+                    "two inputs are named `{}`; their outputs would collide in --output-dir, so sign them separately",
+                    file_name(path)
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// FILE.sig and FILE.signet.json, next to the file or in `dir`.
 pub fn output_paths(file: &Path, dir: Option<&Path>) -> Result<(PathBuf, PathBuf)> {
+    Ok((
+        output_path(file, dir, ".sig")?,
+        output_path(file, dir, ".signet.json")?,
+    ))
+}
+
+/// FILE + `ext`, next to the file or in `dir`.
+pub fn output_path(file: &Path, dir: Option<&Path>, ext: &str) -> Result<PathBuf> {
     let name = file
         .file_name()
-        .ok_or_else(|| anyhow!("`{}` is not a file path", file.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let base = match dir {
-        Some(d) => d.join(&name),
+        .ok_or_else(|| anyhow!("`{}` is not a file path", file.display()))?;
+    let mut s = match dir {
+        Some(d) => d.join(name),
         None => file.to_path_buf(),
-    };
-    let with = |ext: &str| {
-        let mut s = base.clone().into_os_string();
-        s.push(ext);
-        PathBuf::from(s)
-    };
-    Ok((with(".sig"), with(".signet.json")))
+    }
+    .into_os_string();
+    s.push(ext);
+    Ok(PathBuf::from(s))
 }
 
 /// Writes via a temporary file and a rename, so a reader never sees half a file.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".tmp-{}", std::process::id()));
     let tmp = PathBuf::from(tmp);

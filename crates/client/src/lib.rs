@@ -626,67 +626,86 @@ fn body_hint(detail: &str) -> String {
     }
 }
 
-/// Sends a DER `TimeStampReq` to an RFC 3161 TSA over HTTP or HTTPS (RFC 3161 §3.4) and returns
-/// the DER `TimeStampResp` as is; nothing here checks it.
+/// An HTTP client for external RFC 3161 time-stamping authorities (RFC 3161 §3.4).
 ///
-/// Uses its own HTTP client, never the Signet server's: no bearer token, the system's roots,
-/// [`EXTERNAL_TSA_TIMEOUT`], no redirects (a redirected POST would turn into a GET) and at most
-/// [`EXTERNAL_TSA_MAX_RESPONSE`] bytes of answer. Plain HTTP is allowed: a time-stamp response
-/// is signed, and its checks, not the transport, make it trustworthy.
-pub async fn post_timestamp_query(url: &str, query_der: &[u8]) -> Result<Vec<u8>, TsaError> {
-    let parsed = Url::parse(url).map_err(|e| TsaError::Url {
-        url: url.to_owned(),
-        cause: e.to_string(),
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(TsaError::Url {
+/// Separate from [`Client`]: it never carries the Signet bearer token, trusts the system's roots,
+/// waits at most [`EXTERNAL_TSA_TIMEOUT`], follows no redirects (a redirected POST would turn
+/// into a GET) and reads at most [`EXTERNAL_TSA_MAX_RESPONSE`] bytes of answer. Plain HTTP is
+/// allowed: a time-stamp response is signed, and its checks, not the transport, make it
+/// trustworthy.
+#[derive(Clone, Debug)]
+pub struct TsaClient {
+    http: reqwest::Client,
+}
+
+impl TsaClient {
+    pub fn new() -> Result<Self, TsaError> {
+        let http = reqwest::Client::builder()
+            .timeout(EXTERNAL_TSA_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("signet-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| TsaError::Transport(format!("cannot build the HTTP client: {e}")))?;
+        Ok(TsaClient { http })
+    }
+
+    /// Sends a DER `TimeStampReq` to the TSA at `url` and returns the DER `TimeStampResp` as is;
+    /// nothing here checks it.
+    pub async fn query(&self, url: &str, query_der: &[u8]) -> Result<Vec<u8>, TsaError> {
+        let parsed = Url::parse(url).map_err(|e| TsaError::Url {
             url: url.to_owned(),
-            cause: format!("scheme `{}` is not http or https", parsed.scheme()),
-        });
-    }
-    let http = reqwest::Client::builder()
-        .timeout(EXTERNAL_TSA_TIMEOUT)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("signet-client/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| TsaError::Transport(format!("cannot build the HTTP client: {e}")))?;
-    let mut resp = http
-        .post(parsed)
-        .header(CONTENT_TYPE, TIMESTAMP_QUERY_CONTENT_TYPE)
-        .header(ACCEPT, TIMESTAMP_REPLY_CONTENT_TYPE)
-        .body(query_der.to_vec())
-        .send()
-        .await
-        .map_err(|e| TsaError::Transport(error_chain(&e)))?;
-    let status = resp.status();
-    if resp
-        .content_length()
-        .is_some_and(|n| n > EXTERNAL_TSA_MAX_RESPONSE as u64)
-    {
-        return Err(TsaError::TooLarge {
-            limit: EXTERNAL_TSA_MAX_RESPONSE,
-        });
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| TsaError::Transport(error_chain(&e)))?
-    {
-        if body.len() + chunk.len() > EXTERNAL_TSA_MAX_RESPONSE {
+            cause: e.to_string(),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(TsaError::Url {
+                url: url.to_owned(),
+                cause: format!("scheme `{}` is not http or https", parsed.scheme()),
+            });
+        }
+        let mut resp = self
+            .http
+            .post(parsed)
+            .header(CONTENT_TYPE, TIMESTAMP_QUERY_CONTENT_TYPE)
+            .header(ACCEPT, TIMESTAMP_REPLY_CONTENT_TYPE)
+            .body(query_der.to_vec())
+            .send()
+            .await
+            .map_err(|e| TsaError::Transport(error_chain(&e)))?;
+        let status = resp.status();
+        if resp
+            .content_length()
+            .is_some_and(|n| n > EXTERNAL_TSA_MAX_RESPONSE as u64)
+        {
             return Err(TsaError::TooLarge {
                 limit: EXTERNAL_TSA_MAX_RESPONSE,
             });
         }
-        body.extend_from_slice(&chunk);
+        let mut body = Vec::new();
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| TsaError::Transport(error_chain(&e)))?
+        {
+            if body.len() + chunk.len() > EXTERNAL_TSA_MAX_RESPONSE {
+                return Err(TsaError::TooLarge {
+                    limit: EXTERNAL_TSA_MAX_RESPONSE,
+                });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        if !status.is_success() {
+            return Err(TsaError::Status {
+                status: status.as_u16(),
+                detail: printable_prefix(&body),
+            });
+        }
+        Ok(body)
     }
-    if !status.is_success() {
-        return Err(TsaError::Status {
-            status: status.as_u16(),
-            detail: printable_prefix(&body),
-        });
-    }
-    Ok(body)
+}
+
+/// One query to an external TSA with a fresh [`TsaClient`]; use a `TsaClient` for many.
+pub async fn post_timestamp_query(url: &str, query_der: &[u8]) -> Result<Vec<u8>, TsaError> {
+    TsaClient::new()?.query(url, query_der).await
 }
 
 /// The start of a body, when it is text, for an error message.
