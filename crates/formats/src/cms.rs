@@ -442,22 +442,22 @@ fn attributes(attrs: Vec<Attribute>) -> Result<Attributes, FormatError> {
 /// whole seconds, UTC.
 fn signing_time_value(t: OffsetDateTime) -> Result<Any, FormatError> {
     let t = t.to_offset(time::UtcOffset::UTC);
-    let bad = |_| {
+    let bad = || {
         FormatError::Cms(format!(
             "signing time `{t}` cannot be encoded; use a time from 1970 to 9999"
         ))
     };
     let dt = DateTime::new(
-        u16::try_from(t.year()).map_err(|_| bad(der::ErrorKind::DateTime.into()))?,
+        u16::try_from(t.year()).map_err(|_| bad())?,
         u8::from(t.month()),
         t.day(),
         t.hour(),
         t.minute(),
         t.second(),
     )
-    .map_err(bad)?;
+    .map_err(|_| bad())?;
     if t.year() < 2050 {
-        Any::encode_from(&UtcTime::from_date_time(dt).map_err(bad)?).map_err(encode_error)
+        Any::encode_from(&UtcTime::from_date_time(dt).map_err(|_| bad())?).map_err(encode_error)
     } else {
         Any::encode_from(&GeneralizedTime::from_date_time(dt)).map_err(encode_error)
     }
