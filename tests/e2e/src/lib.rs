@@ -1414,3 +1414,96 @@ pub fn token_secret_part(token: &str) -> Result<String> {
         .map(|(_, secret)| secret.to_owned())
         .with_context(|| format!("`{token}` is not a signet token"))
 }
+
+// ---- certificates, CRLs and time-stamps ---------------------------------------------------------
+
+/// A response read in full as bytes: DER bodies (CRLs, time-stamp replies) are not text.
+#[derive(Debug)]
+pub struct BinaryResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl BinaryResponse {
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    }
+
+    /// The body as text (for problem documents and messages).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Server {
+    /// Sends a request and reads the whole response as bytes.
+    pub fn request_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Result<BinaryResponse> {
+        let method = reqwest::Method::from_bytes(method.as_bytes())?;
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let resp = req
+            .send()
+            .with_context(|| format!("request to {path} failed"))?;
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes()?.to_vec();
+        Ok(BinaryResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// The PEM blocks (`-----BEGIN X-----` through `-----END X-----`, each ending in a newline) in
+/// `text`, in order.
+pub fn pem_blocks(text: &str) -> Vec<String> {
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with("-----BEGIN ") {
+            current = Some(String::new());
+        }
+        if let Some(block) = current.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+        }
+        if line.starts_with("-----END ")
+            && let Some(block) = current.take()
+        {
+            blocks.push(block);
+        }
+    }
+    blocks
+}
+
+/// The DER inside one PEM block (the base64 between its armor lines).
+pub fn pem_der(pem: &str) -> Result<Vec<u8>> {
+    let body: String = pem
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("-----"))
+        .collect();
+    ensure!(!body.is_empty(), "no PEM body in {pem:?}");
+    b64decode(&body)
+}
