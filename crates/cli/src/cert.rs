@@ -181,12 +181,12 @@ pub async fn run(o: &Overrides, json: bool, cmd: CertCommand) -> Result<()> {
                 return print_json(&list);
             }
             println!(
-                "{:<20} {:<20} {:>7} {:<12} {:<34} {:<36} {:<20} STATUS",
+                "{:<32} {:<20} {:>7} {:<12} {:<40} {:<36} {:<20} STATUS",
                 "ID", "KEY", "VERSION", "KIND", "SERIAL", "SUBJECT", "NOT AFTER"
             );
             for c in &list.certificates {
                 println!(
-                    "{:<20} {:<20} {:>7} {:<12} {:<34} {:<36} {:<20} {}",
+                    "{:<32} {:<20} {:>7} {:<12} {:<40} {:<36} {:<20} {}",
                     c.id,
                     c.key,
                     c.key_version,

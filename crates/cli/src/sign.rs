@@ -218,7 +218,13 @@ pub async fn run(o: &Overrides, json: bool, args: SignArgs) -> Result<()> {
             check(&client, &key, algorithm, digest, &sig).await?;
             let stamped = time_stamp(&sig, stamper.as_mut(), anchors.as_ref())
                 .await
-                .with_context(|| format!("signed `{}` but", path.display()))?;
+                .with_context(|| {
+                    format!(
+                        "`{}` was signed (audit #{}) but not time-stamped, so nothing was written for it",
+                        path.display(),
+                        sig.audit_index
+                    )
+                })?;
             let mut bundle = bundle_of(&sig, algorithm, digest, path, &args.artifact_kind)?;
             bundle.timestamp = stamped.as_ref().map(|s| Bundle::encode_signature(&s.token));
             let (sig_path, bundle_path) = output_paths(path, args.output_dir.as_deref())?;

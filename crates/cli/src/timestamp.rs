@@ -112,8 +112,8 @@ impl<T: Transport> Timestamper<T> {
     }
 
     /// Time-stamps `imprint` (the hash of what is time-stamped): a fresh 8-byte nonce, `certReq`
-    /// true, and the answer checked with [`tsp::parse_response`], [`tsp::verify_token`] and,
-    /// with roots, [`Anchors::check`] at the token's time. A TSA that fails (unreachable, an
+    /// true, and the answer checked with [`tsp::parse_response`], [`tsp::verify_token`], the TSA
+    /// certificate's validity at the token's time and, with roots, [`Anchors::check`]. A TSA that fails (unreachable, an
     /// error status, a response that does not verify) hands over to the next; a TSA that
     /// failed once is asked last for the rest of the run.
     pub async fn stamp(&mut self, imprint: &Digest) -> Result<Stamped> {
@@ -190,8 +190,11 @@ pub fn check_token(
 }
 
 /// The TSA's subject and, with `anchors`, the root its certificate chains to at `gen_time`.
+/// The TSA certificate must have been valid at `gen_time` in any case.
 pub fn trust(v: &VerifiedTimestamp, anchors: Option<&Anchors>) -> Result<(String, Option<String>)> {
-    let subject = x509::parse_certificate(&v.signer_certificate)?.subject;
+    let signer = x509::parse_certificate(&v.signer_certificate)?;
+    valid_at(&signer, v.gen_time, "TSA certificate")?;
+    let subject = signer.subject;
     let root = match anchors {
         Some(a) => Some(
             a.check(
@@ -231,7 +234,7 @@ impl Anchors {
     pub fn load(path: &Path, flag: &str) -> Result<Self> {
         let bytes = std::fs::read(path)
             .with_context(|| format!("cannot read the {flag} file `{}`", path.display()))?;
-        let certs = x509::parse_certificates(&bytes).with_context(|| {
+        let certs = parse_roots(&bytes).with_context(|| {
             format!(
                 "cannot use the {flag} file `{}`; pass PEM root certificates",
                 path.display()
@@ -314,6 +317,37 @@ impl Anchors {
             self.source.display()
         )
     }
+}
+
+/// The most roots read from one file (a system bundle has a few hundred).
+const MAX_ROOTS: usize = 2000;
+
+/// Certificates of a roots file: PEM blocks, each read on its own (so that a bundle of many
+/// roots is not taken for an over-long chain), or one DER certificate.
+fn parse_roots(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let mut certs = Vec::new();
+    let mut rest = bytes;
+    while let Some(start) = find(rest, BEGIN) {
+        let block = rest.get(start..).unwrap_or_default();
+        let Some(end) = find(block, END).map(|e| e + END.len()) else {
+            break;
+        };
+        if certs.len() == MAX_ROOTS {
+            bail!("more than {MAX_ROOTS} certificates; pass only the roots you trust");
+        }
+        certs.extend(x509::parse_certificates(
+            block.get(..end).unwrap_or_default(),
+        )?);
+        rest = block.get(end..).unwrap_or_default();
+    }
+    if certs.is_empty() {
+        // DER, or an error that says what is wrong.
+        certs = x509::parse_certificates(bytes)?;
+    }
+    Ok(certs)
 }
 
 fn valid_at(c: &CertInfo, at: OffsetDateTime, what: &str) -> Result<()> {
@@ -406,6 +440,15 @@ mod tests {
     }
 
     #[test]
+    fn roots_files_may_hold_many_certificates() -> Result<()> {
+        // Not certificates: the error is the parser's, naming the block.
+        let bad = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(parse_roots(bad.as_bytes()).is_err());
+        assert!(parse_roots(b"nothing here").is_err());
+        Ok(())
+    }
+
+    #[test]
     fn nonces_are_canonical_positive_integers() -> Result<()> {
         for _ in 0..200 {
             let n = nonce()?;
@@ -480,6 +523,335 @@ mod tests {
         assert!(stamper.stamp(&imprint()?).await.is_err());
         assert!(stamper.stamp(&imprint()?).await.is_err());
         assert_eq!(*t.asked.borrow(), vec![a.clone(), b.clone(), a, b]);
+        Ok(())
+    }
+
+    /// A CA and a TSA with ECDSA P-256 keys, and a TSA that answers queries in-process.
+    mod tsa_fixture {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::rand::SystemRandom;
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
+        use signet_core::Algorithm;
+        use signet_formats::x509::{CertParams, Profile};
+        use signet_formats::{cms, tsp, x509};
+        use time::{Duration, OffsetDateTime};
+
+        use super::super::*;
+
+        pub struct Ca {
+            pub key: EcdsaKeyPair,
+            pub cert: Vec<u8>,
+        }
+
+        fn key() -> Result<EcdsaKeyPair> {
+            EcdsaKeyPair::generate(&ECDSA_P256_SHA256_ASN1_SIGNING)
+                .map_err(|_| anyhow!("cannot generate a key"))
+        }
+
+        fn spki(k: &EcdsaKeyPair) -> Result<Vec<u8>> {
+            Ok(k.public_key()
+                .as_der()
+                .map_err(|_| anyhow!("cannot encode the public key"))?
+                .as_ref()
+                .to_vec())
+        }
+
+        /// ECDSA P-256 with SHA-256 over `msg`: what `pkix::to_be_signed` asks of the key.
+        pub fn sign(k: &EcdsaKeyPair, msg: &[u8]) -> Result<Vec<u8>> {
+            Ok(k.sign(&SystemRandom::new(), msg)
+                .map_err(|_| anyhow!("cannot sign"))?
+                .as_ref()
+                .to_vec())
+        }
+
+        fn certificate(
+            profile: Profile,
+            subject: &str,
+            subject_key: &EcdsaKeyPair,
+            issuer: Option<&Ca>,
+            valid: (OffsetDateTime, OffsetDateTime),
+        ) -> Result<Vec<u8>> {
+            let mut random = [0u8; 16];
+            aws_lc_rs::rand::fill(&mut random).map_err(|_| anyhow!("no randomness"))?;
+            let serial = x509::serial_from_random(random);
+            let subject_spki = spki(subject_key)?;
+            let tbs = x509::tbs_certificate(&CertParams {
+                profile,
+                subject,
+                subject_spki: &subject_spki,
+                issuer: issuer.map(|i| i.cert.as_slice()),
+                signer: Algorithm::EcdsaP256,
+                serial: &serial,
+                not_before: valid.0,
+                not_after: valid.1,
+                crl_url: None,
+            })?;
+            let signing_key = issuer.map_or(subject_key, |i| &i.key);
+            let sig = sign(signing_key, &tbs)?;
+            Ok(x509::assemble_certificate(
+                &tbs,
+                Algorithm::EcdsaP256,
+                &sig,
+            )?)
+        }
+
+        fn now() -> OffsetDateTime {
+            OffsetDateTime::now_utc()
+        }
+
+        pub fn root(name: &str) -> Result<Ca> {
+            let key = key()?;
+            let cert = certificate(
+                Profile::RootCa,
+                &format!("CN={name}"),
+                &key,
+                None,
+                (now() - Duration::days(1), now() + Duration::days(365)),
+            )?;
+            Ok(Ca { key, cert })
+        }
+
+        /// A TSA certified by `ca`, valid from `from` to `to` days from now.
+        pub fn tsa(ca: &Ca, from: i64, to: i64) -> Result<Ca> {
+            let key = key()?;
+            let cert = certificate(
+                Profile::Timestamping,
+                "CN=Test TSA",
+                &key,
+                Some(ca),
+                (now() + Duration::days(from), now() + Duration::days(to)),
+            )?;
+            Ok(Ca { key, cert })
+        }
+
+        /// Answers `query` as a TSA would; `other_nonce` answers another query's nonce.
+        pub fn answer(tsa: &Ca, ca: &Ca, query: &[u8], other_nonce: bool) -> Result<Vec<u8>> {
+            let mut q = tsp::parse_query(query).map_err(|e| anyhow!("{}", e.message))?;
+            if other_nonce {
+                q.nonce = Some(vec![0x01, 0x02, 0x03]);
+            }
+            let info = tsp::tst_info(&tsp::TstInfoParams {
+                policy: "1.3.6.1.4.1.0.3161.1",
+                serial: &[0x01, 0x02],
+                gen_time: now(),
+                accuracy: None,
+                query: &q,
+                tsa_name: Some(&tsa.cert),
+            })?;
+            let chain = vec![ca.cert.clone()];
+            let pending = cms::timestamp_token(
+                &info,
+                &cms::Signer {
+                    certificate: &tsa.cert,
+                    chain: &chain,
+                    algorithm: Algorithm::EcdsaP256,
+                },
+                q.cert_req,
+            )?;
+            let sig = sign(&tsa.key, pending.signed_attributes())?;
+            let token = pending.finish(&sig, None)?;
+            Ok(tsp::response_granted(&token)?)
+        }
+    }
+
+    /// A transport whose TSAs are in-process: `good` answers correctly, `replay` answers with
+    /// another nonce, anything else is unreachable.
+    struct Fake {
+        tsa: tsa_fixture::Ca,
+        ca: tsa_fixture::Ca,
+        asked: RefCell<Vec<Tsa>>,
+    }
+
+    impl Transport for &Fake {
+        async fn post(&self, tsa: &Tsa, query: Vec<u8>) -> Result<Vec<u8>> {
+            self.asked.borrow_mut().push(tsa.clone());
+            match tsa {
+                Tsa::Url(u) if u.contains("good") => {
+                    tsa_fixture::answer(&self.tsa, &self.ca, &query, false)
+                }
+                Tsa::Url(u) if u.contains("replay") => {
+                    tsa_fixture::answer(&self.tsa, &self.ca, &query, true)
+                }
+                _ => bail!("connection refused"),
+            }
+        }
+    }
+
+    fn fake(from: i64, to: i64) -> Result<Fake> {
+        let ca = tsa_fixture::root("Test Root")?;
+        let tsa = tsa_fixture::tsa(&ca, from, to)?;
+        Ok(Fake {
+            tsa,
+            ca,
+            asked: RefCell::new(Vec::new()),
+        })
+    }
+
+    fn anchors(certs: Vec<Vec<u8>>) -> Anchors {
+        Anchors {
+            certs,
+            source: PathBuf::from("roots.pem"),
+        }
+    }
+
+    #[tokio::test]
+    async fn fails_over_to_a_tsa_whose_token_verifies() -> Result<()> {
+        let f = fake(-1, 30)?;
+        let list = vec![
+            Tsa::Url("http://down.example".into()),
+            Tsa::Url("http://replay.example".into()),
+            Tsa::Url("http://good.example".into()),
+        ];
+        let roots = anchors(vec![f.ca.cert.clone()]);
+        let mut stamper = Timestamper::new(list.clone(), Some(roots), &f);
+        stamper.verbose = false;
+        let s = stamper.stamp(&imprint()?).await?;
+        assert_eq!(s.source, Tsa::Url("http://good.example".into()));
+        assert_eq!(s.tsa_subject, "CN=Test TSA");
+        assert_eq!(s.root.as_deref(), Some("CN=Test Root"));
+        assert_eq!(s.verified.imprint, vec![7; 32]);
+        assert_eq!(*f.asked.borrow(), list);
+
+        // Next time the TSA that answered is asked first.
+        f.asked.borrow_mut().clear();
+        stamper.stamp(&imprint()?).await?;
+        assert_eq!(
+            *f.asked.borrow(),
+            vec![Tsa::Url("http://good.example".into())]
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_replayed_nonce_is_refused() -> Result<()> {
+        let f = fake(-1, 30)?;
+        let mut stamper =
+            Timestamper::new(vec![Tsa::Url("http://replay.example".into())], None, &f);
+        stamper.verbose = false;
+        let err = stamper
+            .stamp(&imprint()?)
+            .await
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref().is_some_and(|e| e.contains("nonce")),
+            "{err:?}"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_tsa_outside_the_roots_is_refused() -> Result<()> {
+        let f = fake(-1, 30)?;
+        let other = tsa_fixture::root("Other Root")?;
+        let mut stamper = Timestamper::new(
+            vec![Tsa::Url("http://good.example".into())],
+            Some(anchors(vec![other.cert])),
+            &f,
+        );
+        stamper.verbose = false;
+        let err = stamper
+            .stamp(&imprint()?)
+            .await
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("does not chain to a root in `roots.pem`")),
+            "{err:?}"
+        );
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_tsa_certificate_not_valid_at_the_time_stamp_is_refused() -> Result<()> {
+        // Valid only from tomorrow on.
+        let f = fake(1, 30)?;
+        let mut stamper = Timestamper::new(
+            vec![Tsa::Url("http://good.example".into())],
+            Some(anchors(vec![f.ca.cert.clone()])),
+            &f,
+        );
+        stamper.verbose = false;
+        let err = stamper
+            .stamp(&imprint()?)
+            .await
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("was not valid at")),
+            "{err:?}"
+        );
+        // Without roots too: a TSA signing outside its certificate's validity is not believed.
+        let mut unanchored =
+            Timestamper::new(vec![Tsa::Url("http://good.example".into())], None, &f);
+        unanchored.verbose = false;
+        assert!(unanchored.stamp(&imprint()?).await.is_err());
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn a_token_for_other_data_is_refused() -> Result<()> {
+        let f = fake(-1, 30)?;
+        let query = tsp::encode_query(&TimeStampQuery {
+            digest_algorithm: signet_core::DigestAlgorithm::Sha256,
+            imprint: vec![9; 32],
+            policy: None,
+            nonce: None,
+            cert_req: true,
+        })?;
+        let token = tsp::parse_response(&tsa_fixture::answer(&f.tsa, &f.ca, &query, false)?)?;
+        assert!(check_token(token.clone(), &imprint()?, None, None, Tsa::Server).is_err());
+        let ok = check_token(
+            token,
+            &Digest::new(signet_core::DigestAlgorithm::Sha256, vec![9; 32])?,
+            None,
+            Some(&anchors(vec![f.ca.cert.clone()])),
+            Tsa::Server,
+        )?;
+        assert_eq!(ok.root.as_deref(), Some("CN=Test Root"));
+        Ok(())
+    }
+
+    #[test]
+    fn pinned_certificates_are_trusted_as_is() -> Result<()> {
+        let f = fake(-1, 30)?;
+        let pinned = anchors(vec![f.tsa.cert.clone()]);
+        let r = pinned.check(
+            &f.tsa.cert,
+            &[],
+            OffsetDateTime::now_utc(),
+            "TSA certificate",
+        )?;
+        assert_eq!(r.subject, "CN=Test TSA");
+        // Through the chain carried along.
+        let roots = anchors(vec![f.ca.cert.clone()]);
+        assert!(
+            roots
+                .check(
+                    &f.tsa.cert,
+                    &[],
+                    OffsetDateTime::now_utc(),
+                    "TSA certificate"
+                )
+                .is_ok()
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn roots_files_read_many_pem_blocks() -> Result<()> {
+        let mut pem = String::new();
+        for i in 0..12 {
+            pem.push_str(&x509::certificate_pem(
+                &tsa_fixture::root(&format!("R{i}"))?.cert,
+            ));
+            pem.push_str("# a comment between blocks\n");
+        }
+        assert_eq!(parse_roots(pem.as_bytes())?.len(), 12);
+        let one = tsa_fixture::root("DER")?.cert;
+        assert_eq!(parse_roots(&one)?, vec![one]);
         Ok(())
     }
 }
