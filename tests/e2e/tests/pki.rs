@@ -2327,3 +2327,395 @@ fn only_admins_administer_certificates_and_crl_and_tsa_are_public() {
         "signer's refused attempts not audited: {denied}"
     );
 }
+
+// ---- 11. Where relying parties find the CRL and the TSA ---------------------------------------
+
+/// The `URI:` of a certificate's CRL distribution point.
+fn crl_distribution_point(dir: &Path, cert: &Path) -> String {
+    let ext = cert_extensions(dir, cert, "crlDistributionPoints");
+    ext.lines()
+        .find_map(|l| l.trim().strip_prefix("URI:"))
+        .unwrap_or_else(|| panic!("no CRL distribution point URI:\n{ext}"))
+        .to_owned()
+}
+
+#[test]
+fn default_public_url_reaches_the_running_server() {
+    let s = Server::start().unwrap();
+    let dir = s.scratch().unwrap();
+    let ca = create_ca(&s, &dir, "rel", None);
+    s.create_key("k", "ecdsa-p256").unwrap();
+    let cert = issue(&s, "k", "rel", "CN=K");
+    let leaf = leaf_file(&dir, &cert);
+    let tsa = create_tsa(&s, "rel");
+
+    // A relying party following the certificate's CRL distribution point gets the CRL…
+    let cdp = crl_distribution_point(&dir, &leaf);
+    assert_eq!(cdp, ca.info["crl_url"].as_str().unwrap());
+    let r = s.client().get(&cdp).send();
+    let ok = r.as_ref().is_ok_and(|r| r.status().as_u16() == 200);
+    assert!(
+        ok,
+        "the CRL distribution point `{cdp}` of an issued certificate does not reach this server \
+         (listening at {}): {r:?}",
+        s.base_url()
+    );
+    // …and a time-stamp client sent to the TSA URL gets a time-stamp.
+    let url = tsa["url"].as_str().unwrap().to_owned();
+    let (file, _) = random_artifact(&dir);
+    let q = ts_query(&dir, &["-data", p(&file), "-sha256", "-cert"]);
+    let r = s
+        .client()
+        .post(&url)
+        .header("content-type", TSQ)
+        .body(std::fs::read(&q).unwrap())
+        .send();
+    assert!(
+        r.as_ref().is_ok_and(|r| r.status().as_u16() == 200),
+        "the TSA URL `{url}` does not reach this server (listening at {}): {r:?}",
+        s.base_url()
+    );
+}
+
+#[test]
+fn public_url_setting_names_the_crl_and_tsa() {
+    let public = "https://signet.example.test:8443";
+    let s = Server::start_with(ServeOptions {
+        env: vec![("SIGNET_PUBLIC_URL".into(), public.into())],
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    let dir = s.scratch().unwrap();
+    let ca = create_ca(&s, &dir, "rel", None);
+    let crl_url = format!("{public}/api/v1/cas/rel/crl");
+    assert_eq!(ca.info["crl_url"], crl_url.as_str());
+    s.create_key("k", "ecdsa-p256").unwrap();
+    let cert = issue(&s, "k", "rel", "CN=K");
+    assert_eq!(
+        crl_distribution_point(&dir, &leaf_file(&dir, &cert)),
+        crl_url
+    );
+    let tsa = create_tsa(&s, "rel");
+    assert_eq!(tsa["url"], format!("{public}/tsa"));
+}
+
+// ---- 12. The CLI ------------------------------------------------------------------------------
+
+#[test]
+fn cli_creates_cas_issues_revokes_and_fetches_crls() {
+    let s = Server::start().unwrap();
+    let dir = s.scratch().unwrap();
+    let out_dir = dir.join("ca-out");
+    s.signet(["ca", "create", "rel", "--out-dir", p(&out_dir)])
+        .unwrap()
+        .ok()
+        .unwrap();
+    let (root, issuing) = (
+        out_dir.join("rel-root.pem"),
+        out_dir.join("rel-issuing.pem"),
+    );
+    let (_, shown) = s.get(&format!("{CAS}/rel"), admin(&s)).unwrap();
+    assert!(same_der(
+        &std::fs::read_to_string(&root).unwrap(),
+        shown["root_certificate"].as_str().unwrap()
+    ));
+    assert!(same_der(
+        &std::fs::read_to_string(&issuing).unwrap(),
+        shown["issuing_certificate"].as_str().unwrap()
+    ));
+    let listed = s.signet(["ca", "list", "--json"]).unwrap();
+    listed.ok().unwrap();
+    assert!(
+        listed.stdout.contains("\"rel-issuing\""),
+        "{}",
+        listed.stdout
+    );
+    let ca = Ca {
+        name: "rel".into(),
+        info: shown,
+        root,
+        issuing,
+    };
+
+    s.create_key("k", "ecdsa-p256").unwrap();
+    let chain_file = dir.join("k.crt.pem");
+    s.signet([
+        "cert",
+        "issue",
+        "k",
+        "--ca-name",
+        "rel",
+        "--subject",
+        "CN=CLI,O=Example",
+        "-o",
+        p(&chain_file),
+    ])
+    .unwrap()
+    .ok()
+    .unwrap();
+    let blocks = pem_blocks(&std::fs::read_to_string(&chain_file).unwrap());
+    assert_eq!(blocks.len(), 3, "{blocks:?}");
+    let leaf = save(&dir, "cli-leaf", "pem", &blocks[0]);
+    let out = verify_leaf(&dir, &ca, &leaf, &[]);
+    assert!(out.status.success(), "{}", combined(&out));
+
+    let (_, signer) = s.create_token("ci", "signer", None).unwrap();
+    s.signet_as(
+        &signer,
+        [
+            "cert",
+            "issue",
+            "k",
+            "--ca-name",
+            "rel",
+            "--subject",
+            "CN=Mine",
+            "-o",
+            p(&dir.join("mine.pem")),
+        ],
+    )
+    .unwrap()
+    .fails_with(1, "policy_denied")
+    .unwrap();
+
+    let list = s.signet(["cert", "list", "k", "--json"]).unwrap();
+    list.ok().unwrap();
+    let list = list.json().unwrap();
+    let certs = list["certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 1, "{list}");
+    let id = certs[0]["id"].as_str().unwrap();
+    let serial = norm_serial(certs[0]["serial"].as_str().unwrap());
+    assert_eq!(serial, cert_serial(&dir, &leaf));
+    s.signet(["cert", "revoke", id, "--reason", "key_compromise"])
+        .unwrap()
+        .ok()
+        .unwrap();
+
+    let crl = dir.join("rel.crl");
+    s.signet(["ca", "crl", "rel", "-o", p(&crl)])
+        .unwrap()
+        .ok()
+        .unwrap();
+    let checked = ossl(
+        &dir,
+        &[
+            "crl",
+            "-inform",
+            "DER",
+            "-in",
+            p(&crl),
+            "-CAfile",
+            p(&ca.issuing),
+            "-noout",
+            "-text",
+        ],
+    );
+    assert!(checked.contains("verify OK"), "{checked}");
+    let entries = crl_entries(&checked);
+    assert_eq!(entries.len(), 1, "{checked}");
+    assert_eq!(entries[0].0, serial);
+    assert!(entries[0].1.contains("Key Compromise"), "{checked}");
+    let pem = s.signet(["ca", "crl", "rel", "--pem"]).unwrap();
+    pem.ok().unwrap();
+    assert!(
+        pem.stdout.starts_with("-----BEGIN X509 CRL-----"),
+        "{}",
+        pem.stdout
+    );
+    let crl_pem = save(&dir, "cli-crl", "pem", &pem.stdout);
+    let out = verify_leaf(&dir, &ca, &leaf, &["-crl_check", "-CRLfile", p(&crl_pem)]);
+    assert!(
+        combined(&out).contains("certificate revoked"),
+        "{}",
+        combined(&out)
+    );
+
+    s.signet(["tsa", "create", "--ca-name", "rel"])
+        .unwrap()
+        .ok()
+        .unwrap();
+    let tsa_chain = dir.join("tsa-chain.pem");
+    s.signet(["tsa", "show", "-o", p(&tsa_chain)])
+        .unwrap()
+        .ok()
+        .unwrap();
+    let blocks = pem_blocks(&std::fs::read_to_string(&tsa_chain).unwrap());
+    assert_eq!(blocks.len(), 3, "{blocks:?}");
+    let tsa_cert = save(&dir, "cli-tsa", "pem", &blocks[0]);
+    let ext = cert_extensions(&dir, &tsa_cert, "extendedKeyUsage");
+    assert!(ext.contains("Time Stamping"), "{ext}");
+}
+
+#[test]
+fn cli_cms_and_timestamped_signatures_verify() {
+    // Plain HTTP on loopback, as RFC 3161 clients usually reach a TSA.
+    let s = Server::start_with(ServeOptions {
+        insecure_http: true,
+        ..ServeOptions::default()
+    })
+    .unwrap();
+    let dir = s.scratch().unwrap();
+    let ca = create_ca(&s, &dir, "rel", None);
+    let other = create_ca(&s, &dir, "other", None);
+    create_tsa(&s, "rel");
+    s.create_key("k", "ecdsa-p256").unwrap();
+    issue(&s, "k", "rel", "CN=CLI,O=Example");
+    let (file, data) = random_artifact(&dir);
+    let mut bad = data.clone();
+    bad[0] ^= 1;
+    let tampered = save(&dir, "tampered", "bin", &bad);
+
+    // CMS, without and with a time-stamp.
+    s.signet(["sign", "--key", "k", "--format", "cms", p(&file)])
+        .unwrap()
+        .ok()
+        .unwrap();
+    let p7s = PathBuf::from(format!("{}.p7s", file.display()));
+    let out = cms_verify(&dir, &p7s, &file, &ca.root, true);
+    assert!(out.status.success(), "{}", combined(&out));
+    let v = s
+        .signet(["verify", "--cms", p(&p7s), p(&file), "--ca", p(&ca.root)])
+        .unwrap();
+    v.ok().unwrap();
+    assert!(v.stdout.contains("CN=rel Root CA"), "{}", v.stdout);
+    s.signet(["verify", "--cms", p(&p7s), p(&file), "--ca", p(&other.root)])
+        .unwrap()
+        .fails_with(1, "does not chain")
+        .unwrap();
+    s.signet(["verify", "--cms", p(&p7s), p(&tampered)])
+        .unwrap()
+        .fails_with(1, "verification failed")
+        .unwrap();
+
+    let signed = s
+        .signet([
+            "sign",
+            "--key",
+            "k",
+            "--format",
+            "cms",
+            "--timestamp",
+            "--json",
+            p(&file),
+        ])
+        .unwrap();
+    signed.ok().unwrap();
+    let signed = signed.json().unwrap();
+    assert!(signed[0]["timestamp"]["serial"].is_string(), "{signed}");
+    let printed = ossl(
+        &dir,
+        &["cms", "-cmsout", "-print", "-inform", "DER", "-in", p(&p7s)],
+    );
+    assert!(printed.contains("id-smime-aa-timeStampToken"), "{printed}");
+    let out = cms_verify(&dir, &p7s, &file, &ca.root, true);
+    assert!(out.status.success(), "{}", combined(&out));
+    let v = s
+        .signet([
+            "verify",
+            "--cms",
+            p(&p7s),
+            p(&file),
+            "--ca",
+            p(&ca.root),
+            "--tsa-ca",
+            p(&ca.root),
+            "--json",
+        ])
+        .unwrap();
+    v.ok().unwrap();
+    let v = v.json().unwrap();
+    assert_eq!(v["verified"], true, "{v}");
+    assert_eq!(
+        v["timestamp"]["serial"], signed[0]["timestamp"]["serial"],
+        "{v}"
+    );
+
+    // Raw signatures time-stamped by a TSA the client names, failing over past a dead one.
+    let dead = format!("http://127.0.0.1:{}/tsa", closed_port().unwrap());
+    let tsa_url = s.url(TSA);
+    let out = s
+        .signet([
+            "sign",
+            "--key",
+            "k",
+            p(&file),
+            "--timestamp",
+            "--tsa",
+            &dead,
+            "--tsa",
+            &tsa_url,
+            "--tsa-ca",
+            p(&ca.root),
+        ])
+        .unwrap();
+    out.ok().unwrap();
+    assert!(out.stderr.contains(&dead), "{}", out.stderr);
+    let bundle: Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.signet.json", file.display())).unwrap())
+            .unwrap();
+    let sig = std::fs::read(format!("{}.sig", file.display())).unwrap();
+    let token = b64decode(
+        bundle["timestamp"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no timestamp in the bundle: {bundle}")),
+    )
+    .unwrap();
+    let token_file = save(&dir, "bundle-token", "der", &token);
+    ts_verify_ok(
+        &dir,
+        &[
+            "-digest",
+            &digest_hex("sha256", &sig).unwrap(),
+            "-in",
+            p(&token_file),
+            "-token_in",
+            "-CAfile",
+            p(&ca.root),
+            "-untrusted",
+            p(&ca.issuing),
+        ],
+    );
+    let v = s
+        .signet(["verify", "--key", "k", p(&file), "--tsa-ca", p(&ca.root)])
+        .unwrap();
+    v.ok().unwrap();
+    assert!(v.stdout.contains("time-stamped"), "{}", v.stdout);
+    s.signet(["verify", "--key", "k", p(&file), "--tsa-ca", p(&other.root)])
+        .unwrap()
+        .fails_with(1, "time-stamp")
+        .unwrap();
+    // A TSA outside the trusted roots is refused at signing time too.
+    s.signet([
+        "sign",
+        "--key",
+        "k",
+        p(&file),
+        "--timestamp",
+        "--tsa",
+        &tsa_url,
+        "--tsa-ca",
+        p(&other.root),
+    ])
+    .unwrap()
+    .fails_with(1, "does not chain")
+    .unwrap();
+
+    // Key policy through the CLI.
+    let policy = s
+        .signet([
+            "key",
+            "policy",
+            "k",
+            "--require-certificate",
+            "true",
+            "--json",
+        ])
+        .unwrap();
+    policy.ok().unwrap();
+    let policy = policy.json().unwrap();
+    assert_eq!(
+        policy["policy"],
+        json!({"require_certificate": true, "require_timestamp": false}),
+        "{policy}"
+    );
+}
