@@ -112,6 +112,8 @@ pub struct CmsRequest {
 pub struct Pki {
     service: Arc<SigningService>,
     settings: PkiSettings,
+    /// `settings.public_url`, or the address the server bound when none is configured.
+    public_url: std::sync::RwLock<String>,
     crls: Mutex<HashMap<String, CachedCrl>>,
 }
 
@@ -119,6 +121,7 @@ impl Pki {
     pub fn new(service: Arc<SigningService>, settings: PkiSettings) -> Self {
         Pki {
             service,
+            public_url: std::sync::RwLock::new(settings.public_url.clone()),
             settings,
             crls: Mutex::new(HashMap::new()),
         }
@@ -143,6 +146,21 @@ impl Pki {
         pkix::signature_algorithm(alg).map(|_| ()).map_err(bad)
     }
 
+    /// Replaces the default public URL with the address the server actually bound (a
+    /// configured `[pki] public_url` is never replaced: serve only calls this without one).
+    pub fn set_public_url(&self, url: String) {
+        if let Ok(mut u) = self.public_url.write() {
+            *u = url;
+        }
+    }
+
+    fn public_url(&self) -> String {
+        self.public_url
+            .read()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|_| self.settings.public_url.clone())
+    }
+
     fn store(&self) -> &dyn CertStore {
         self.service.certs()
     }
@@ -152,14 +170,11 @@ impl Pki {
     }
 
     pub fn crl_url(&self, ca: &str) -> String {
-        format!(
-            "{}/api/v1/cas/{ca}/crl",
-            self.settings.public_url.trim_end_matches('/')
-        )
+        format!("{}/api/v1/cas/{ca}/crl", self.public_url())
     }
 
     pub fn tsa_url(&self) -> String {
-        format!("{}/tsa", self.settings.public_url.trim_end_matches('/'))
+        format!("{}/tsa", self.public_url())
     }
 
     // ---- CAs --------------------------------------------------------------------------------

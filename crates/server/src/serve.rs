@@ -352,6 +352,8 @@ pub async fn serve(
     )
     .await?;
     let store = app.store.clone();
+    let pki = app.pki.clone();
+    let default_public_url = cfg.pki.public_url.is_none();
     let router = app::router(app, cfg.server.max_body_bytes)
         .into_make_service_with_connect_info::<SocketAddr>();
 
@@ -362,6 +364,11 @@ pub async fn serve(
         let scheme = if insecure_http { "http" } else { "https" };
         async move {
             if let Some(bound) = handle.listening().await {
+                // CRL distribution points and the TSA URL name the port actually bound
+                // (`--listen 127.0.0.1:0`), before the address is announced to anyone.
+                if default_public_url {
+                    pki.set_public_url(format!("{scheme}://{bound}"));
+                }
                 tracing::info!(%bound, "listening");
                 println!("signetd listening on {scheme}://{bound}");
             }
