@@ -779,4 +779,136 @@ mod tests {
         };
         assert!(!format!("{cfg:?}").contains("secret"));
     }
+
+    /// A one-connection HTTP server on a loopback port: records the request, sends `response`.
+    fn serve_once(
+        response: Vec<u8>,
+    ) -> std::io::Result<(String, std::thread::JoinHandle<Vec<u8>>)> {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}/tsr", listener.local_addr()?);
+        let handle = std::thread::spawn(move || {
+            let mut request = Vec::new();
+            if let Ok((mut conn, _)) = listener.accept() {
+                let mut buf = [0u8; 4096];
+                // Headers, then as much body as Content-Length says.
+                loop {
+                    let n = conn.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let _ = conn.write_all(&response);
+            }
+            request
+        });
+        Ok((url, handle))
+    }
+
+    fn reply(status: &str, headers: &str, body: &[u8]) -> Vec<u8> {
+        let mut r = format!(
+            "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        r.extend_from_slice(body);
+        r
+    }
+
+    fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    }
+
+    #[test]
+    fn tsa_queries_are_posted_as_timestamp_queries() -> Result<(), Box<dyn std::error::Error>> {
+        let (url, server) = serve_once(reply(
+            "200 OK",
+            "Content-Type: application/timestamp-reply\r\n",
+            b"\x30\x03\x02\x01\x00",
+        ))?;
+        let got = runtime()?.block_on(post_timestamp_query(&url, b"\x30\x00"))?;
+        assert_eq!(got, b"\x30\x03\x02\x01\x00");
+        let request = server.join().unwrap_or_default();
+        let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+        assert!(text.starts_with("post /tsr http/1.1"), "{text}");
+        assert!(
+            text.contains("content-type: application/timestamp-query"),
+            "{text}"
+        );
+        assert!(!text.contains("authorization"), "{text}");
+        assert!(request.ends_with(b"\r\n\r\n\x30\x00"), "{text}");
+        Ok(())
+    }
+
+    #[test]
+    fn tsa_errors_say_what_went_wrong() -> Result<(), Box<dyn std::error::Error>> {
+        let rt = runtime()?;
+        let (url, server) = serve_once(reply("500 Internal Server Error", "", b"tsa down"))?;
+        let err = rt.block_on(post_timestamp_query(&url, b"q")).err();
+        let _ = server.join();
+        assert!(
+            matches!(&err, Some(TsaError::Status { status: 500, detail }) if detail == "tsa down"),
+            "{err:?}"
+        );
+
+        // Redirects are not followed: a redirected POST would become a GET.
+        let (url, server) = serve_once(reply("302 Found", "Location: /elsewhere\r\n", b""))?;
+        let err = rt.block_on(post_timestamp_query(&url, b"q")).err();
+        let _ = server.join();
+        assert!(
+            matches!(err, Some(TsaError::Status { status: 302, .. })),
+            "{err:?}"
+        );
+
+        let big = vec![0x30; EXTERNAL_TSA_MAX_RESPONSE + 1];
+        let (url, server) = serve_once(reply("200 OK", "", &big))?;
+        let err = rt.block_on(post_timestamp_query(&url, b"q")).err();
+        let _ = server.join();
+        assert!(matches!(err, Some(TsaError::TooLarge { .. })), "{err:?}");
+
+        // No length announced: the cap applies while reading.
+        let mut chunked = b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n".to_vec();
+        chunked.extend_from_slice(&big);
+        let (url, server) = serve_once(chunked)?;
+        let err = rt.block_on(post_timestamp_query(&url, b"q")).err();
+        let _ = server.join();
+        assert!(matches!(err, Some(TsaError::TooLarge { .. })), "{err:?}");
+
+        let err = rt
+            .block_on(post_timestamp_query("ftp://tsa.example/", b"q"))
+            .err();
+        assert!(matches!(err, Some(TsaError::Url { .. })), "{err:?}");
+        let err = rt.block_on(post_timestamp_query("not a url", b"q")).err();
+        assert!(matches!(err, Some(TsaError::Url { .. })), "{err:?}");
+
+        // A port nothing listens on.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let err = rt
+            .block_on(post_timestamp_query(
+                &format!("http://127.0.0.1:{port}/"),
+                b"q",
+            ))
+            .err();
+        assert!(matches!(err, Some(TsaError::Transport(_))), "{err:?}");
+        Ok(())
+    }
 }
