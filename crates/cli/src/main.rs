@@ -343,6 +343,76 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    /// Parses a command line given as one string of space-separated words.
+    fn parse(line: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("signet").chain(line.split_whitespace()))
+    }
+
+    #[test]
+    fn certificate_and_time_stamp_commands_parse() {
+        for ok in [
+            "ca create rel --organization O=Example,C=DE --root-days 3650 --issuing-days 1825 --out-dir out",
+            "ca list --json",
+            "ca show rel --out-dir out",
+            "ca crl rel -o rel.crl --pem",
+            "cert issue release --ca-name rel --subject CN=Release --days 30 -o r.pem",
+            "cert csr release --subject CN=Release",
+            "cert import release chain.pem",
+            "cert list",
+            "cert list release",
+            "cert show 0123 -o c.pem",
+            "cert revoke 0123 --reason superseded",
+            "key policy release",
+            "key policy release --require-certificate true --require-timestamp no",
+            "tsa create --ca-name rel --key tsa --algorithm ecdsa-p256 --subject CN=TSA",
+            "tsa show -o chain.pem",
+            "sign --key k --timestamp f",
+            "sign --key k --timestamp --tsa http://a --tsa https://b --tsa-ca roots.pem f g",
+            "sign --key k --format cms --timestamp f",
+            "verify f --key k --tsa-ca roots.pem",
+            "verify --cms f.p7s f",
+        ] {
+            let r = parse(ok);
+            assert!(
+                r.is_ok(),
+                "`{ok}` should parse: {:?}",
+                r.err().map(|e| e.to_string())
+            );
+        }
+        for bad in [
+            // --tsa only with --timestamp.
+            "sign --key k --tsa http://a f",
+            "sign --key k --format p7 f",
+            // `--ca` is the global server CA, not the CA name.
+            "cert issue release --ca rel --subject CN=x",
+            "tsa create",
+            "key policy release --require-timestamp maybe",
+            // A CMS signature is checked against its certificates, not a key or a bundle.
+            "verify --cms f.p7s f --key k",
+            "verify --cms f.p7s f --bundle f.signet.json",
+            "verify f",
+        ] {
+            assert!(parse(bad).is_err(), "`{bad}` should not parse");
+        }
+    }
+
+    #[test]
+    fn verify_cms_takes_its_root_from_the_global_ca_flag() -> Result<()> {
+        let cli = parse("verify --cms f.p7s f --ca root.pem")?;
+        assert_eq!(cli.ca, Some(PathBuf::from("root.pem")));
+        assert!(matches!(cli.command, Command::Verify(_)));
+        let cli = parse("key policy k --require-certificate yes")?;
+        assert!(matches!(
+            cli.command,
+            Command::Key(keys::KeyCommand::Policy {
+                require_certificate: Some(true),
+                require_timestamp: None,
+                ..
+            })
+        ));
+        Ok(())
+    }
+
     #[test]
     fn durations_parse() -> Result<()> {
         assert_eq!(parse_duration("90d")?, time::Duration::days(90));

@@ -391,8 +391,11 @@ async fn verify_cms(o: &Overrides, json: bool, args: &VerifyArgs, p7s_path: &Pat
     if let Some(t) = &out.timestamp {
         println!("{}", t.line());
     }
-    if let Some(r) = &out.root {
-        println!("signer certificate chains to {r}");
+    match &out.root {
+        Some(r) => println!("signer certificate chains to {r}"),
+        None => println!(
+            "note: the signer certificate was not checked against a root; pass --ca ROOT.pem"
+        ),
     }
     Ok(())
 }
