@@ -46,7 +46,8 @@ pub struct SignArgs {
     /// Key to sign with (its current version signs).
     #[arg(long)]
     key: String,
-    /// Files to sign; each gets FILE.sig (raw signature) and FILE.signet.json (bundle).
+    /// Files to sign; each gets FILE.sig (raw signature) and FILE.signet.json (bundle), or
+    /// FILE.p7s with --format cms.
     #[arg(required_unless_present = "digest", conflicts_with = "digest")]
     files: Vec<PathBuf>,
     /// Sign this hex digest instead of files; prints the signature.
@@ -87,8 +88,9 @@ pub struct SignArgs {
     /// the config, else the server's own TSA). Raw format only.
     #[arg(long, value_name = "URL", requires = "timestamp")]
     tsa: Vec<String>,
-    /// Only accept time-stamps whose TSA certificate chains to a root in this PEM file (also
-    /// checks a time-stamp the key's policy makes the server add).
+    /// Only accept time-stamps whose TSA certificate chains to a certificate in this PEM file
+    /// (each one is trusted as a root), valid at the time-stamp's time. Also checks a
+    /// time-stamp the key's policy makes the server add.
     #[arg(long, value_name = "FILE")]
     tsa_ca: Option<PathBuf>,
 }

@@ -43,14 +43,15 @@ pub struct VerifyArgs {
     /// (as `signetd init` prints it), or a file holding it.
     #[arg(long)]
     log_key: Option<String>,
-    /// Require the signature's time-stamp to come from a TSA whose certificate chains to a root
-    /// in this PEM file, valid at the time-stamp's time.
+    /// Require the signature's time-stamp to come from a TSA whose certificate chains to a
+    /// certificate in this PEM file (each one is trusted as a root), valid at the time-stamp's
+    /// time.
     #[arg(long, value_name = "FILE")]
     tsa_ca: Option<PathBuf>,
     /// Verify this detached CMS signature (FILE.p7s) over FILE; the digest algorithm is the
-    /// signature's. With the global `--ca ROOT.pem`, the signer certificate must also chain to
-    /// that root (at the time-stamp's time when --tsa-ca trusts the time-stamp, else now) and be
-    /// for code signing.
+    /// signature's. With the global `--ca ROOT.pem` (each certificate in it is trusted as a
+    /// root), the signer certificate must also chain to one (at the time-stamp's time when
+    /// --tsa-ca trusts the time-stamp, else now) and be for code signing.
     #[arg(long, value_name = "P7S", conflicts_with_all = ["bundle", "signature", "algorithm", "digest_algorithm", "log_key"])]
     cms: Option<PathBuf>,
 }
