@@ -930,7 +930,7 @@ impl Pki {
             CoreError::new(
                 ErrorCode::TsaNotConfigured,
                 format!(
-                    "the built-in time-stamping authority {why}; an admin sets it up with `signet tsa create --ca NAME`"
+                    "the built-in time-stamping authority {why}; an admin sets it up with `signet tsa create --ca-name NAME`"
                 ),
             )
         };
@@ -1185,7 +1185,7 @@ impl Pki {
             return Err(CoreError::new(
                 ErrorCode::CertificateRequired,
                 format!(
-                    "key `{}` has no valid certificate and a CMS signature carries one; issue one with `signet cert issue {} --ca NAME --subject CN=...` or import one",
+                    "key `{}` has no valid certificate and a CMS signature carries one; issue one with `signet cert issue {} --ca-name NAME --subject CN=...` or import one",
                     key.name, key.name
                 ),
             ));
